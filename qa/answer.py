@@ -1,0 +1,71 @@
+"""The answer object: one schema for the API, ``qa ask --json``, ``qa batch`` and the UI.
+
+Front ends only render it. Citations are structured evidence (document, exact character
+span, quote); the ``[n]`` markers in ``answer`` are just references to them, numbered by
+first appearance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MARKER_RE = re.compile(r"\[(\d+)\]")
+
+
+@dataclass
+class Citation:
+    n: int
+    doc_id: str
+    source: str
+    title: str
+    page: int | None
+    published: str | None
+    start: int
+    end: int
+    quote: str
+    chunk_start: int
+    chunk_end: int
+    score: float
+
+
+@dataclass
+class Passage:
+    doc_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    score: float
+    text: str = ""
+    page: int | None = None
+
+
+@dataclass
+class Answer:
+    id: str | None
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    backend: str = "extractive"
+    latency_ms: float = 0.0
+    answerability: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Answer":
+        data = dict(data)
+        data["citations"] = [Citation(**c) for c in data.get("citations", [])]
+        data["passages"] = [Passage(**p) for p in data.get("passages", [])]
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def strip_markers(text: str) -> str:
+    """Answer text without ``[n]`` markers, for scoring and for plain-text display."""
+    return re.sub(r"\s+", " ", MARKER_RE.sub("", text)).strip()

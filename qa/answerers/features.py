@@ -1,0 +1,181 @@
+"""Features of a candidate answer sentence, shared by sentence ranking and answerability.
+
+Kept apart from the answerer so that the training script (``scripts/train_answerer.py``)
+computes exactly the same numbers as the running system: the learned weights are only
+valid for these definitions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.lexical import content_stems, words
+
+PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|the)\b", re.I)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight"
+DATE_RE = re.compile(
+    rf"\b(?:1[5-9]\d\d|20\d\d|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|(?:{_MONTHS})\b|{_DAYS}|"
+    r"(?:last|next|this|previous)\s+(?:week|month|year|decade|century)|\d+s\b|century|decade|ago|since|until|before|after|during)",
+    re.I,
+)
+NUMBER_RE = re.compile(
+    r"(?:[$€£¥]\s?\d|\d[\d,.]*\s*(?:%|percent|per cent|million|billion|thousand|hundred)|\b\d[\d,.]*\b|"
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|thousand|million|billion|half|twice|several|few)\b)",
+    re.I,
+)
+NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
+PLACE_RE = re.compile(r"\b(?:in|at|from|to|near|into|across)\s+(?:the\s+)?[A-Z][\w’'-]+", re.U)
+QUOTE_RE = re.compile(r"[“\"]")
+SAY_RE = re.compile(r"\b(?:say|said|says|told|claim|claimed|insist|insisted|state|stated|describe|described|call|called|argue|argued|add|added|note|noted|offer|offered|updated|repeated|remark|comment|commented|suggest|suggested|think|believe)\b", re.I)
+
+QTYPES = ("who", "when", "number", "where", "why", "how", "quote", "which", "what", "yesno", "other")
+
+
+def question_type(question: str) -> str:
+    q = question.lower().strip()
+    if re.search(r"\bhow (?:much|many|long|old|far|large|big|often)\b|\bwhat (?:percentage|percent|amount|number|share|proportion|sum)\b", q):
+        return "number"
+    if re.search(r"\b(?:what|how) did .+ (?:say|describe|call|claim|think|tell)|\bwhat does .+ (?:say|think|claim)|\bhow did .+ describe", q):
+        return "quote"
+    if re.search(r"\bwhen\b|\bwhat (?:year|day|date|month|time|century|decade)\b|\bwhich (?:year|day|date|month)\b", q):
+        return "when"
+    if re.search(r"\bwho(?:m|se)?\b", q):
+        return "who"
+    if re.search(r"\bwhere\b|\bwhat (?:country|city|place|state|nation)\b|\bwhich (?:country|city|place|state|nation)\b", q):
+        return "where"
+    if re.search(r"\bwhy\b|\bwhat (?:reason|caused)\b", q):
+        return "why"
+    if re.search(r"^\W*how\b", q):
+        return "how"
+    if re.search(r"\bwhich\b", q):
+        return "which"
+    if re.search(r"\bwhat\b", q):
+        return "what"
+    if re.match(r"^\W*(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", q):
+        return "yesno"
+    return "other"
+
+
+def type_match(qtype: str, sentence: str, question: str) -> float:
+    """1.0 when the sentence holds a word of the kind the question asks for, beyond the question's own."""
+    qwords = set(words(question))
+
+    def new(matches: list[str]) -> bool:
+        return any(set(words(m)) - qwords for m in matches)
+
+    if qtype == "number":
+        return float(new(NUMBER_RE.findall(sentence)))
+    if qtype == "when":
+        return float(new(DATE_RE.findall(sentence)))
+    if qtype == "who":
+        return float(new(NAME_RE.findall(sentence)))
+    if qtype == "where":
+        return float(new(PLACE_RE.findall(sentence)))
+    if qtype == "why":
+        return float(bool(re.search(r"\b(?:because|since|due to|as a result|in order to|so that|stem|reason|after|following|for)\b", sentence, re.I)))
+    if qtype == "quote":
+        return float(bool(QUOTE_RE.search(sentence) or SAY_RE.search(sentence)))
+    return 0.0
+
+
+@dataclass
+class QuestionTerms:
+    stems: list[str]
+    weights: dict[str, float]  # idf weight per distinct stem
+    context_stems: set[str]  # from the conversation history (follow-ups)
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights.values()) or 1.0
+
+
+def idf_weights(stems: list[str], df: Counter[str], n_docs: int) -> dict[str, float]:
+    return {s: math.log(1.0 + (n_docs + 1) / (df.get(s, 0) + 0.5)) for s in dict.fromkeys(stems)}
+
+
+def coverage(terms: QuestionTerms, stems: set[str]) -> float:
+    """idf-weighted share of the question's content words present in ``stems``."""
+    return sum(w for s, w in terms.weights.items() if s in stems) / terms.total
+
+
+FEATURES = (
+    "bias",
+    "cos",
+    "cos_ctx",
+    "lex",
+    "lex_ctx",
+    "type_match",
+    "novelty",
+    "echo",
+    "pronoun",
+    "passage",
+    "dense_rank",
+    "first_in_passage",
+    "history_lex",
+    "length",
+)
+
+
+def sentence_features(
+    *,
+    terms: QuestionTerms,
+    qtype: str,
+    question: str,
+    text: str,
+    prev_text: str,
+    title: str,
+    cos: float,
+    cos_ctx: float,
+    passage_score: float,
+    passage_rank: int,
+    first_in_passage: bool,
+) -> np.ndarray:
+    stems = set(content_stems(text))
+    ctx = stems | set(content_stems(prev_text)) | set(content_stems(title))
+    lex = coverage(terms, stems)
+    lex_ctx = coverage(terms, ctx)
+    qset = set(terms.weights)
+    novel = [s for s in stems if s not in qset and s not in terms.context_stems]
+    novelty = len(novel) / max(len(stems), 1)
+    echo = 1.0 if len(novel) <= 1 else 0.0
+    history_lex = (len(stems & terms.context_stems) / max(len(terms.context_stems), 1)) if terms.context_stems else 0.0
+    return np.array(
+        [
+            1.0,
+            cos,
+            cos_ctx,
+            lex,
+            lex_ctx,
+            type_match(qtype, text, question),
+            novelty,
+            echo,
+            1.0 if PRONOUN_START.match(text) else 0.0,
+            passage_score,
+            1.0 / (1.0 + passage_rank),
+            1.0 if first_in_passage else 0.0,
+            history_lex,
+            min(len(text), 600) / 600.0,
+        ],
+        dtype=np.float64,
+    )
+
+
+ANSWERABILITY_FEATURES = (
+    "bias",
+    "best_score",
+    "margin",
+    "best_cos",
+    "best_lex",
+    "evidence_coverage",
+    "corpus_coverage",
+    "missing_rare",
+    "type_match",
+    "top_passage",
+    "max_cos_any",
+)

@@ -1,0 +1,180 @@
+"""Sentence spans and chunks whose offsets are exact indices into the document text.
+
+Citations quote sentences, retrieval works on chunks, and both must map back to the
+source character for character, so nothing here copies or normalises text: every unit
+is a ``(start, end)`` pair and its text is always ``text[start:end]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Abbreviations after which a period does not end a sentence (lower-cased, without the dot).
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st mt vs etc e.g i.e inc ltd co corp gen col lt sgt capt cmdr
+    rep sen gov pres rev hon no nos fig figs vol eds approx jan feb mar apr jun jul aug sep
+    sept oct nov dec u.s u.k u.n a.m p.m al""".split()
+)
+# A sentence ends at . ! ? (or an ellipsis) plus any closing quotes/brackets, followed by space.
+_END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)\]]*(?=\s)""")
+_PARAGRAPH_RE = re.compile(r"\n")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start: int
+    end: int
+    first_sentence: int  # index into the sentence list, inclusive
+    last_sentence: int  # inclusive
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence."""
+    word_start = dot
+    while word_start > 0 and not text[word_start - 1].isspace() and text[word_start - 1] not in "(\"“'":
+        word_start -= 1
+    word = text[word_start:dot].lower()
+    if not word:
+        return False
+    if word in _ABBREVIATIONS:
+        return True
+    # Single capital initials ("J. Smith") and dotted acronyms ("U.S.").
+    return len(word) == 1 and word.isalpha() or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]``, trimmed of surrounding whitespace.
+
+    Line breaks are hard boundaries: in saved articles every paragraph is a line, and a
+    heading or list item must not be glued to the next sentence.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    line_start = start
+    for line_end in [m.start() for m in _PARAGRAPH_RE.finditer(text, start, end)] + [end]:
+        seg_start = line_start
+        for m in _END_RE.finditer(text, line_start, line_end):
+            stop = m.end()
+            if text[m.start()] == "." and _is_abbreviation(text, m.start()):
+                continue
+            # Next non-space character must plausibly start a sentence.
+            nxt = stop
+            while nxt < line_end and text[nxt].isspace():
+                nxt += 1
+            if nxt < line_end and text[nxt].islower():
+                continue
+            s, e = _trim(text, seg_start, stop)
+            if e > s:
+                spans.append((s, e))
+            seg_start = stop
+        s, e = _trim(text, seg_start, line_end)
+        if e > s:
+            spans.append((s, e))
+        line_start = line_end + 1
+    return spans
+
+
+def fit_sentences(
+    text: str,
+    spans: list[tuple[int, int]],
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+) -> list[tuple[int, int]]:
+    """Split any sentence longer than ``max_tokens`` at whitespace, so every unit embeds whole."""
+    fitted: list[tuple[int, int]] = []
+    for s, e in spans:
+        if count_tokens(text[s:e]) <= max_tokens:
+            fitted.append((s, e))
+            continue
+        fitted.extend(_split_long(text, s, e, count_tokens, max_tokens))
+    return fitted
+
+
+def _split_long(
+    text: str, start: int, end: int, count_tokens: Callable[[str], int], max_tokens: int
+) -> list[tuple[int, int]]:
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
+    pieces: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        # Greedy growth with a binary search on the number of words that fit.
+        lo, hi = i + 1, len(words)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count_tokens(text[start + words[i][0] : start + words[mid - 1][1]]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        j = lo
+        ps, pe = start + words[i][0], start + words[j - 1][1]
+        if j == i + 1 and count_tokens(text[ps:pe]) > max_tokens:
+            # One "word" longer than the limit (a URL, a base64 blob): cut it by characters.
+            pieces.extend(_split_chars(text, ps, pe, count_tokens, max_tokens))
+        else:
+            pieces.append((ps, pe))
+        i = j
+    return pieces
+
+
+def _split_chars(
+    text: str, start: int, end: int, count_tokens: Callable[[str], int], max_tokens: int
+) -> list[tuple[int, int]]:
+    pieces: list[tuple[int, int]] = []
+    pos = start
+    while pos < end:
+        lo, hi = pos + 1, end
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count_tokens(text[pos:mid]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append((pos, lo))
+        pos = lo
+    return pieces
+
+
+def chunk_sentences(
+    text: str,
+    sentences: list[tuple[int, int]],
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    overlap_sentences: int = 1,
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most ``max_tokens`` with sentence overlap.
+
+    A paragraph break closes a chunk once it is at least half full, so chunks follow the
+    author's structure where they can. ``sentences`` must already fit (see
+    :func:`fit_sentences`).
+    """
+    chunks: list[Chunk] = []
+    n = len(sentences)
+    i = 0
+    while i < n:
+        j = i
+        tokens = count_tokens(text[sentences[i][0] : sentences[i][1]])
+        while j + 1 < n:
+            candidate = count_tokens(text[sentences[i][0] : sentences[j + 1][1]])
+            if candidate > max_tokens:
+                break
+            if "\n" in text[sentences[j][1] : sentences[j + 1][0]] and tokens >= max_tokens // 2:
+                break
+            j += 1
+            tokens = candidate
+        chunks.append(Chunk(sentences[i][0], sentences[j][1], i, j))
+        if j + 1 >= n:
+            break
+        paragraph_break = "\n" in text[sentences[j][1] : sentences[j + 1][0]]
+        overlap = 0 if paragraph_break else overlap_sentences
+        i = max(j + 1 - overlap, i + 1)
+    return chunks

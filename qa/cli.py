@@ -1,0 +1,316 @@
+"""The ``qa`` command: index, remove, info, show, ask, batch, rebuild, eval, serve.
+
+Exit codes: 0 success, 1 when something was skipped or a line failed, 2 usage errors
+(including a missing or unusable index).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from qa import settings as _settings  # noqa: F401  (offline environment first)
+from qa.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline, citation-exact question answering over your documents.")
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder [env QA_INDEX; default indexes/default].")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model-path", help="Local sentence-transformers model folder [env QA_MODEL_PATH].")]
+
+
+def _settings_from(**flags: Any) -> Settings:
+    try:
+        return load_settings(**flags)
+    except Exception as e:  # pydantic validation of env vars / flags
+        err.print(f"[red]error:[/red] invalid setting: {e}")
+        raise typer.Exit(2) from e
+
+
+def _open(index: Path | None, settings: Settings, *, create: bool = False) -> Any:
+    from qa.assistant import Assistant
+    from qa.embeddings import EmbeddingError
+    from qa.store import IndexError_
+
+    try:
+        return Assistant.open(index if index is not None else settings.index, settings, create=create)
+    except (IndexError_, EmbeddingError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+
+
+def _print_answer(answer: Any) -> None:
+    out.print(answer.answer)
+    for c in answer.citations:
+        where = f"{Path(c.source).name if not c.source.startswith('upload:') else c.source} [{c.start}:{c.end}]"
+        if c.page:
+            where += f" p.{c.page}"
+        out.print(f"  [bold][{c.n}][/bold] {where} — {c.title}", soft_wrap=True)
+        out.print(f"      “{c.quote}”", soft_wrap=True)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (.txt .md .html .pdf .docx).")],
+    index: IndexOpt = None,
+    model_path: ModelOpt = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start a new index instead of updating (replaces all documents).")] = False,
+    max_file_mb: Annotated[Optional[float], typer.Option(help="Refuse files larger than this [env QA_MAX_FILE_MB].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Add or update documents; unchanged files are skipped by content hash."""
+    from tqdm import tqdm
+
+    settings = _settings_from(index=index, model_path=model_path, max_file_mb=max_file_mb)
+    assistant = _open(index, settings, create=True)
+    bar: tqdm | None = None
+
+    def progress(done: int, total: int, stage: str) -> None:
+        nonlocal bar
+        if quiet or total == 0:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc=stage, unit="text", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+
+    from qa.store import IndexError_
+
+    try:
+        report = assistant.add(paths, fresh=fresh, progress=progress)
+    except IndexError_ as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    finally:
+        if bar is not None:
+            bar.close()
+    for path, reason in report.skipped:
+        err.print(f"skipped {path}: {reason}")
+    out.print(report.summary())
+    raise typer.Exit(1 if report.skipped else 0)
+
+
+@app.command()
+def remove(
+    docs: Annotated[list[str], typer.Argument(help="Documents to drop: path, file name or doc id.")],
+    index: IndexOpt = None,
+    model_path: ModelOpt = None,
+) -> None:
+    """Drop documents from every store of the index."""
+    settings = _settings_from(index=index, model_path=model_path)
+    assistant = _open(index, settings)
+    removed = assistant.remove(docs)
+    for s in removed:
+        out.print(f"removed {s}")
+    missing = len(docs) - len(removed)
+    if missing > 0:
+        err.print(f"{missing} of {len(docs)} not found in the index")
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(index: IndexOpt = None, model_path: ModelOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Documents, chunks, model and backend of an index."""
+    settings = _settings_from(index=index, model_path=model_path)
+    assistant = _open(index, settings)
+    data = assistant.info()
+    data["documents_list"] = [
+        {"doc_id": d.doc_id, "source": d.source, "title": d.title, "kind": d.kind, "chars": len(d.text)} for d in assistant.documents()
+    ]
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    for key in ("index", "generation", "documents", "chunks", "sentences", "model", "backend", "dimension"):
+        out.print(f"{key:>10}: {data[key]}")
+    for d in data["documents_list"]:
+        out.print(f"  {d['doc_id']}  {d['title'][:60]}  ({d['source']})", soft_wrap=True)
+
+
+@app.command()
+def show(
+    doc: Annotated[str, typer.Argument(help="Path, file name or doc id.")],
+    index: IndexOpt = None,
+    model_path: ModelOpt = None,
+    start: Annotated[Optional[int], typer.Option(help="Print only text[start:end].")] = None,
+    end: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """Print a document's stored text (what citations point into)."""
+    settings = _settings_from(index=index, model_path=model_path)
+    assistant = _open(index, settings)
+    try:
+        record = assistant.document(doc)
+    except KeyError as e:
+        err.print(f"[red]error:[/red] {e.args[0]}")
+        raise typer.Exit(2) from e
+    sys.stdout.write(record.text[start:end])
+    if not record.text[start:end].endswith("\n"):
+        sys.stdout.write("\n")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument()],
+    index: IndexOpt = None,
+    model_path: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
+    doc: Annotated[Optional[list[str]], typer.Option("--doc", help="Search only this document (repeatable).")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is produced.")] = False,
+    abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability [env QA_ABSTAIN_THRESHOLD].")] = None,
+) -> None:
+    """Answer one question with citations."""
+    from qa.assistant import QuestionError
+
+    settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold)
+    assistant = _open(index, settings)
+    try:
+        if stream and not as_json:
+            answer = None
+            for piece in assistant.stream(question, documents=doc):
+                if isinstance(piece, str):
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+                else:
+                    answer = piece
+            sys.stdout.write("\n")
+            if answer is not None:
+                _print_answer_sources(answer)
+            return
+        answer = assistant.ask(question, documents=doc)
+    except QuestionError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        _print_answer(answer)
+
+
+def _print_answer_sources(answer: Any) -> None:
+    for c in answer.citations:
+        out.print(f"  [bold][{c.n}][/bold] {c.title} [{c.start}:{c.end}]: “{c.quote}”", soft_wrap=True)
+
+
+@app.command()
+def batch(
+    input: Annotated[Path, typer.Argument(help="JSONL: one {id, question, history?} per line.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL of answer objects.")],
+    index: IndexOpt = None,
+    model_path: ModelOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip ids already answered in --out.")] = False,
+) -> None:
+    """Answer a JSONL file of questions; output lines follow input order."""
+    from tqdm import tqdm
+
+    from qa.assistant import QuestionError
+
+    settings = _settings_from(index=index, model_path=model_path)
+    if not input.is_file():
+        err.print(f"[red]error:[/red] no such file: {input}")
+        raise typer.Exit(2)
+    assistant = _open(index, settings)
+    done: set[str] = set()
+    if resume and out_path.is_file():
+        for line in out_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "error" not in rec and rec.get("id") is not None:
+                done.add(str(rec["id"]))
+    failed = 0
+    lines = input.read_text(encoding="utf-8", errors="replace").splitlines()
+    mode = "a" if resume else "w"
+    with open(out_path, mode, encoding="utf-8") as fh:
+        for lineno, line in enumerate(tqdm(lines, desc="answering", unit="q", file=sys.stderr, disable=len(lines) < 5), start=1):
+            if not line.strip():
+                continue
+            record: dict[str, Any]
+            qid: Any = lineno
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("line is not a JSON object")
+                qid = item.get("id", lineno)
+                if str(qid) in done:
+                    continue
+                answer = assistant.ask(item.get("question", ""), history=item.get("history"), documents=item.get("documents"), id=qid)
+                record = answer.to_dict()
+            except (json.JSONDecodeError, ValueError, QuestionError, TypeError) as e:
+                failed += 1
+                record = {"id": qid, "line": lineno, "error": f"{type(e).__name__}: {e}"}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.flush()
+    err.print(f"answered {len(lines) - failed} lines, {failed} failed -> {out_path}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("rebuild")
+def rebuild_cmd(index: IndexOpt = None, model_path: ModelOpt = None) -> None:
+    """Re-embed every stored document with the current model (no original files needed)."""
+    from qa.embeddings import get_embedder
+    from qa.ingest import rebuild as do_rebuild
+    from qa.store import IndexError_, IndexStore
+
+    settings = _settings_from(index=index, model_path=model_path)
+    store = IndexStore(index if index is not None else settings.index)
+    try:
+        report = do_rebuild(store, get_embedder(settings.model_path), settings)
+    except IndexError_ as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    out.print(f"rebuilt {len(report.updated)} documents, {report.chunks} chunks in {report.seconds:.1f} s")
+
+
+@app.command("eval")
+def eval_cmd(
+    gold: Annotated[Optional[Path], typer.Argument(help="Gold JSONL (see eval/README.md).")] = None,
+    index: IndexOpt = None,
+    squad: Annotated[Optional[Path], typer.Option("--squad", help="Evaluate on a SQuAD 2.0 JSON file (builds a temporary index).")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Folder for report.json, report.md and plots.")] = None,
+    sweep_abstention: Annotated[bool, typer.Option("--sweep-abstention", help="Accuracy vs abstention over thresholds.")] = False,
+    abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+) -> None:
+    """Measure answer accuracy, citation precision/recall, abstention and retrieval."""
+    from qa.evaluation import format_summary, run_eval
+
+    if (gold is None) == (squad is None):
+        err.print("[red]error:[/red] give a gold JSONL file or --squad FILE (one of them)")
+        raise typer.Exit(2)
+    overrides = {"abstain_threshold": abstain_threshold} if abstain_threshold is not None else {}
+    settings = _settings_from(index=index)
+    result = run_eval(
+        gold, squad=squad, index=None if squad else (index if index is not None else settings.index), report_dir=report,
+        settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit,
+    )
+    out.print(format_summary(result))
+    if report:
+        out.print(f"reports written to {report}")
+
+
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Hide upload and remove.")] = False,
+) -> None:
+    """Start the browser chat UI."""
+    from qa.ui import launch
+
+    settings = _settings_from(index=index)
+    launch(index=index, host=host, port=port, read_only=read_only, settings=settings)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

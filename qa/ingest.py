@@ -1,0 +1,305 @@
+"""Files -> documents -> sentences and chunks -> embeddings -> a new index generation.
+
+The expensive part (loading, chunking, embedding) runs before the writer lock is taken;
+under the lock we re-read the newest generation and merge, so two writers never lose
+each other's documents and readers are never blocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import chunk_sentences, fit_sentences, split_sentences
+from qa.documents import DocumentError, LoadedDocument, iter_files, load_document
+from qa.embeddings import Embedder
+from qa.settings import Settings
+from qa.store import (
+    DocumentPayload,
+    DocumentRecord,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IndexStore,
+    ModelInfo,
+    Snapshot,
+    empty_snapshot,
+)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def documents(self) -> int:
+        return len(self.added) + len(self.updated)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.skipped)} skipped; {self.chunks} chunks in {self.seconds:.1f} s"
+        )
+
+
+def doc_id_for(source: str) -> str:
+    """Stable id from the source path, so re-indexing a file keeps its id."""
+    return hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
+
+
+def model_info(embedder: Embedder) -> ModelInfo:
+    return ModelInfo(
+        name=embedder.name,
+        backend=embedder.backend,
+        dimension=embedder.dimension,
+        fingerprint=embedder.fingerprint,
+        max_tokens=embedder.max_tokens,
+    )
+
+
+def chunker_config(settings: Settings) -> dict[str, object]:
+    return {"max_tokens": settings.chunk_max_tokens, "overlap_sentences": settings.chunk_overlap_sentences}
+
+
+def check_model(snapshot: Snapshot, info: ModelInfo, root: Path) -> None:
+    """Refuse to mix vectors of two models: the scores would be meaningless, silently."""
+    m = snapshot.model
+    if m is None:
+        return
+    if (m.name, m.backend, m.dimension, m.fingerprint) != (info.name, info.backend, info.dimension, info.fingerprint):
+        raise IndexMismatchError(
+            f"index {root} was built with model {m.name} (backend {m.backend}, dimension {m.dimension}, "
+            f"fingerprint {m.fingerprint}), but this run uses {info.name} (backend {info.backend}, dimension "
+            f"{info.dimension}, fingerprint {info.fingerprint}). Use the same model (QA_MODEL_PATH), or rebuild the index "
+            f"with this one: `qa rebuild --index {root}`."
+        )
+
+
+def prepare_documents(
+    docs: list[DocumentRecord], embedder: Embedder, settings: Settings, progress: Progress | None = None
+) -> list[DocumentPayload]:
+    """Sentence spans, chunks and vectors for each document; all vectors in one batched pass."""
+    limit = min(settings.chunk_max_tokens, embedder.max_tokens)
+    plans = []
+    for d in docs:
+        spans = fit_sentences(d.text, split_sentences(d.text, 0, d.body_end), embedder.count_tokens, limit)
+        chunks = chunk_sentences(d.text, spans, embedder.count_tokens, limit, settings.chunk_overlap_sentences)
+        plans.append((d, spans, chunks))
+    sentence_texts = [d.text[s:e] for d, spans, _ in plans for s, e in spans]
+    chunk_texts = [d.text[c.start : c.end] for d, _, chunks in plans for c in chunks]
+    total = len(sentence_texts) + len(chunk_texts)
+    if progress:
+        progress(0, total, "embedding")
+    vectors = _encode_with_progress(embedder, sentence_texts + chunk_texts, settings, progress, total)
+    sent_vecs, chunk_vecs = vectors[: len(sentence_texts)], vectors[len(sentence_texts) :]
+    payloads: list[DocumentPayload] = []
+    si = ci = 0
+    for d, spans, chunks in plans:
+        payloads.append(
+            DocumentPayload(
+                record=d,
+                chunks=np.array([[c.start, c.end, c.first_sentence, c.last_sentence] for c in chunks], dtype=np.int64).reshape(-1, 4),
+                sentences=np.array(spans, dtype=np.int64).reshape(-1, 2),
+                chunk_texts=[d.text[c.start : c.end] for c in chunks],
+                chunk_vectors=chunk_vecs[ci : ci + len(chunks)],
+                sentence_vectors=sent_vecs[si : si + len(spans)],
+            )
+        )
+        si += len(spans)
+        ci += len(chunks)
+    return payloads
+
+
+def _encode_with_progress(
+    embedder: Embedder, texts: list[str], settings: Settings, progress: Progress | None, total: int
+) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    # Length-sorted batches pad less; the order is restored afterwards.
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    step = max(settings.embed_batch_size * 4, 64)
+    for lo in range(0, len(texts), step):
+        idx = order[lo : lo + step]
+        out[idx] = embedder.encode([texts[i] for i in idx], threads=settings.index_threads, batch_size=settings.embed_batch_size)
+        if progress:
+            progress(min(lo + step, len(texts)), total, "embedding")
+    return out
+
+
+def merge(
+    base: Snapshot,
+    payloads: list[DocumentPayload],
+    remove_sources: Iterable[str],
+    info: ModelInfo,
+    chunker: dict[str, object],
+) -> tuple[Snapshot, list[str], np.ndarray]:
+    """A new snapshot: ``base`` minus removed/replaced documents plus ``payloads``."""
+    drop = set(remove_sources) | {p.record.source for p in payloads}
+    keep = np.array([d.source not in drop for d in base.documents], dtype=bool)
+    new_doc_of_old = np.cumsum(keep) - 1
+    sent_keep = keep[base.sentence_doc] if len(base.sentence_doc) else np.zeros(0, dtype=bool)
+    new_sent_of_old = np.cumsum(sent_keep) - 1
+    chunk_keep = keep[base.chunk_doc] if len(base.chunk_doc) else np.zeros(0, dtype=bool)
+
+    documents = [d for d, k in zip(base.documents, keep) if k]
+    chunk_doc = [new_doc_of_old[base.chunk_doc[chunk_keep]]]
+    chunks_old = base.chunks[chunk_keep].copy()
+    if len(chunks_old):
+        chunks_old[:, 2] = new_sent_of_old[chunks_old[:, 2]]
+        chunks_old[:, 3] = new_sent_of_old[chunks_old[:, 3]]
+    chunks = [chunks_old]
+    sentence_doc = [new_doc_of_old[base.sentence_doc[sent_keep]]]
+    sentences = [base.sentences[sent_keep]]
+    sentence_vectors = [base.sentence_vectors[sent_keep]] if len(base.sentence_vectors) else []
+    old_vectors = base.chunk_vectors()
+    chunk_vectors = [old_vectors[chunk_keep]] if len(old_vectors) else []
+    chunk_texts = [base.chunk_text(i) for i in np.flatnonzero(chunk_keep)]
+
+    n_sent = int(sent_keep.sum())
+    for p in payloads:
+        doc_idx = len(documents)
+        documents.append(p.record)
+        c = p.chunks.copy()
+        c[:, 2:] += n_sent
+        chunks.append(c)
+        chunk_doc.append(np.full(len(c), doc_idx, dtype=np.int64))
+        sentences.append(p.sentences)
+        sentence_doc.append(np.full(len(p.sentences), doc_idx, dtype=np.int64))
+        sentence_vectors.append(p.sentence_vectors)
+        chunk_vectors.append(p.chunk_vectors)
+        chunk_texts.extend(p.chunk_texts)
+        n_sent += len(p.sentences)
+
+    dim = info.dimension
+    snapshot = Snapshot(
+        generation=base.generation,
+        model=info,
+        chunker=chunker,
+        documents=documents,
+        chunk_doc=np.concatenate(chunk_doc).astype(np.int64) if chunk_doc else np.zeros(0, np.int64),
+        chunks=np.concatenate(chunks).astype(np.int64).reshape(-1, 4),
+        sentence_doc=np.concatenate(sentence_doc).astype(np.int64),
+        sentences=np.concatenate(sentences).astype(np.int64).reshape(-1, 2),
+        sentence_vectors=np.concatenate(sentence_vectors).astype(np.float32) if sentence_vectors else np.zeros((0, dim), np.float32),
+        faiss_index=None,
+        bm25=None,
+    )
+    vectors = np.concatenate(chunk_vectors).astype(np.float32) if chunk_vectors else np.zeros((0, dim), np.float32)
+    return snapshot, chunk_texts, vectors
+
+
+def record_from(doc: LoadedDocument) -> DocumentRecord:
+    return DocumentRecord(
+        doc_id=doc_id_for(doc.source),
+        source=doc.source,
+        title=doc.title,
+        kind=doc.kind,
+        content_hash=doc.content_hash,
+        text=doc.text,
+        body_end=doc.body_end,
+        author=doc.author,
+        published=doc.published,
+        pages=[(p.page, p.start, p.end) for p in doc.pages],
+        indexed_at=time.time(),
+    )
+
+
+def load_base(store: IndexStore) -> Snapshot:
+    try:
+        return store.load()
+    except IndexNotFoundError:
+        return empty_snapshot()
+
+
+def index_paths(
+    store: IndexStore,
+    paths: Iterable[Path | str],
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    sources: dict[str, str] | None = None,
+    fresh: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Add or update files; unchanged files (same content hash) cost nothing.
+
+    ``sources`` maps a path to the source name to record instead of its absolute path
+    (UI uploads are recorded as ``upload:NAME``).
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    info = model_info(embedder)
+    base = empty_snapshot() if fresh else load_base(store)
+    if not fresh:
+        check_model(base, info, store.root)
+    known = {d.source: d.content_hash for d in base.documents}
+    records: list[DocumentRecord] = []
+    seen: set[str] = set()
+    for path, reason in iter_files(paths):
+        if reason is not None:
+            report.skipped.append((str(path), reason))
+            continue
+        source = (sources or {}).get(str(path)) or str(Path(path).resolve())
+        if source in seen:
+            continue
+        seen.add(source)
+        try:
+            doc = load_document(path, max_bytes=int(settings.max_file_mb * 1024 * 1024), source=source)
+        except DocumentError as e:
+            report.skipped.append((str(path), e.reason))
+            continue
+        if known.get(doc.source) == doc.content_hash:
+            report.unchanged.append(doc.source)
+            continue
+        (report.updated if doc.source in known else report.added).append(doc.source)
+        records.append(record_from(doc))
+    payloads = prepare_documents(records, embedder, settings, progress)
+    report.chunks = sum(len(p.chunks) for p in payloads)
+    if payloads or fresh:
+        with store.lock(settings.lock_timeout_s):
+            latest = empty_snapshot() if fresh else load_base(store)
+            if not fresh:
+                check_model(latest, info, store.root)
+            snapshot, texts, vectors = merge(latest, payloads, [], info, chunker_config(settings))
+            store.write(snapshot, texts, vectors)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def remove_sources(store: IndexStore, sources: Iterable[str], settings: Settings) -> list[str]:
+    """Drop documents (by source) from every store; returns the sources actually removed."""
+    wanted = set(sources)
+    with store.lock(settings.lock_timeout_s):
+        base = store.load()
+        present = [d.source for d in base.documents if d.source in wanted]
+        if not present:
+            return []
+        assert base.model is not None
+        snapshot, texts, vectors = merge(base, [], present, base.model, base.chunker)
+        store.write(snapshot, texts, vectors)
+    return present
+
+
+def rebuild(store: IndexStore, embedder: Embedder, settings: Settings, progress: Progress | None = None) -> IngestReport:
+    """Re-embed every stored document with the current model: needs no original files."""
+    started = time.perf_counter()
+    base = store.load()
+    docs = [DocumentRecord(**{**d.__dict__, "indexed_at": time.time()}) for d in base.documents]
+    payloads = prepare_documents(docs, embedder, settings, progress)
+    with store.lock(settings.lock_timeout_s):
+        snapshot, texts, vectors = merge(empty_snapshot(), payloads, [], model_info(embedder), chunker_config(settings))
+        store.write(snapshot, texts, vectors)
+    return IngestReport(updated=[d.source for d in docs], chunks=len(texts), seconds=time.perf_counter() - started)

@@ -1,0 +1,154 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank.
+
+Dense search finds paraphrases, BM25 finds rare names and numbers the small embedding
+model blurs; reciprocal rank fusion needs no score calibration between the two. The
+LangChain :class:`HybridRetriever` is a thin wrapper so the same search serves LCEL
+chains and our own answerers (which also need the query vector and the raw scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from qa.embeddings import Embedder
+from qa.lexical import content_stems
+from qa.store import Snapshot
+
+
+@dataclass
+class Hit:
+    chunk: int  # row in the snapshot's chunk table
+    score: float  # fused, in [0, 1]
+    dense: float  # cosine similarity
+    lexical: float  # BM25 score (unnormalised; 0 when not a BM25 candidate)
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+@dataclass
+class Retrieval:
+    query: str
+    vector: np.ndarray
+    hits: list[Hit]
+    snapshot: Snapshot
+
+
+def allowed_chunks(snapshot: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
+    """Chunk rows belonging to the selected documents (matched by source, doc id or title)."""
+    if not documents:
+        return None
+    wanted = set(documents)
+    doc_rows = [
+        i for i, d in enumerate(snapshot.documents)
+        if d.source in wanted or d.doc_id in wanted or d.title in wanted
+        or any(w and d.source.endswith("/" + w.lstrip("./")) for w in wanted)
+    ]
+    return np.flatnonzero(np.isin(snapshot.chunk_doc, doc_rows))
+
+
+def search(
+    snapshot: Snapshot,
+    embedder: Embedder,
+    query: str,
+    *,
+    k: int,
+    candidate_k: int,
+    rrf_k: int,
+    threads: int = 1,
+    documents: Sequence[str] | None = None,
+    vector: np.ndarray | None = None,
+) -> Retrieval:
+    import faiss
+
+    if vector is None:
+        vector = embedder.encode([query], threads=threads)[0]
+    n = snapshot.n_chunks
+    allowed = allowed_chunks(snapshot, documents)
+    if n == 0 or (allowed is not None and len(allowed) == 0):
+        return Retrieval(query, vector, [], snapshot)
+    limit = n if allowed is None else len(allowed)
+    kk = min(candidate_k, limit)
+
+    params = None
+    if allowed is not None:
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+    dense_scores, dense_ids = snapshot.faiss_index.search(vector.reshape(1, -1), kk, params=params)  # type: ignore[union-attr]
+    dense = [(int(i), float(s)) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0]
+
+    tokens = content_stems(query)
+    lexical: list[tuple[int, float]] = []
+    if tokens and snapshot.bm25 is not None:
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(n, dtype=np.float32)
+            mask[allowed] = 1.0
+        scores = snapshot.bm25.get_scores(tokens, weight_mask=mask)  # type: ignore[attr-defined]
+        top = np.argpartition(-scores, kk - 1)[:kk] if kk < n else np.arange(n)
+        lexical = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda t: -t[1])
+
+    fused: dict[int, Hit] = {}
+    for rank, (i, s) in enumerate(dense):
+        fused[i] = Hit(i, 1.0 / (rrf_k + rank + 1), s, 0.0, rank, None)
+    for rank, (i, s) in enumerate(lexical):
+        hit = fused.get(i)
+        if hit is None:
+            cos = float(snapshot.faiss_index.reconstruct(i) @ vector)  # type: ignore[union-attr]
+            hit = fused[i] = Hit(i, 0.0, cos, 0.0, None, None)
+        hit.score += 1.0 / (rrf_k + rank + 1)
+        hit.lexical, hit.lexical_rank = s, rank
+    best = 2.0 / (rrf_k + 1)
+    hits = sorted(fused.values(), key=lambda h: (-h.score, -h.dense))[:k]
+    for h in hits:
+        h.score = min(1.0, h.score / best)
+    return Retrieval(query, vector, hits, snapshot)
+
+
+def hit_document(snapshot: Snapshot, hit: Hit) -> Document:
+    doc = snapshot.documents[int(snapshot.chunk_doc[hit.chunk])]
+    start, end = int(snapshot.chunks[hit.chunk, 0]), int(snapshot.chunks[hit.chunk, 1])
+    return Document(
+        page_content=doc.text[start:end],
+        metadata={
+            "doc_id": doc.doc_id,
+            "source": doc.source,
+            "title": doc.title,
+            "published": doc.published,
+            "page": doc.page_of(start),
+            "start": start,
+            "end": end,
+            "chunk": hit.chunk,
+            "score": hit.score,
+            "dense_score": hit.dense,
+            "bm25_score": hit.lexical,
+        },
+    )
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain retriever over an index; ``documents=[...]`` restricts the search."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    snapshot: Callable[[], Snapshot]
+    embedder: Embedder
+    k: int = 5
+    candidate_k: int = 30
+    rrf_k: int = 60
+    threads: int = 1
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, documents: Sequence[str] | None = None
+    ) -> list[Document]:
+        snap = self.snapshot()
+        result = search(
+            snap, self.embedder, query, k=self.k, candidate_k=self.candidate_k, rrf_k=self.rrf_k,
+            threads=self.threads, documents=documents,
+        )
+        return [hit_document(snap, h) for h in result.hits]

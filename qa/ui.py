@@ -1,0 +1,699 @@
+"""Gradio web UI: chat with clickable, exact citations, and a Documents tab.
+
+``python app.py`` or ``qa serve`` call :func:`launch`; tests and embedders use
+:func:`build_ui` and :func:`serve`.
+
+Safety rules followed throughout this module:
+
+* Everything that comes from a document, an upload name or a question is passed through
+  :func:`html.escape` before it reaches HTML (the sources panel is raw HTML; the chatbot
+  is Markdown, so its text is additionally escaped for Markdown). A document containing
+  ``<script>`` shows as text and never runs.
+* Upload type and size limits are enforced in the server-side handler, not only by the
+  widget; uploaded files are copied under sanitized names into a private temp folder.
+* With ``read_only`` the upload and remove handlers are never registered, so they cannot
+  be called through the API either.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from qa.settings import ABSTAIN_MESSAGE, REPO_ROOT, Settings, load_settings  # sets GRADIO_ANALYTICS_ENABLED first
+
+import gradio as gr  # noqa: E402  (after qa.settings on purpose)
+
+from qa.answer import MARKER_RE, Answer, Citation, Passage  # noqa: E402
+from qa.assistant import Assistant, QuestionError  # noqa: E402
+from qa.store import DocumentRecord, IndexNotFoundError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ALLOWED_SUFFIXES",
+    "DEFAULT_INDEX",
+    "EXAMPLE_QUESTIONS",
+    "build_ui",
+    "launch",
+    "open_assistant",
+    "render_answer_markdown",
+    "render_sources",
+    "safe_filename",
+    "serve",
+    "warm_up",
+]
+
+DEFAULT_INDEX = REPO_ROOT / "indexes" / "default"
+SEEDS_DIR = REPO_ROOT / "seeds"
+SEED_ARTICLE = "lukashenko-maduro-newsmax.txt"
+ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+EXAMPLE_QUESTIONS = (
+    "What did Coale say about prisoners?",
+    "What reward is offered for Maduro?",
+    "Where did Machado travel last week?",
+)
+EMPTY_QUESTION_MESSAGE = "Please type a question about your documents, e.g. “What did Coale say about prisoners?”"
+
+# --------------------------------------------------------------------------- escaping
+
+
+_MD_INLINE = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]|~$"})
+_MD_LINE_START = re.compile(r"(?m)^(\s*)([#=+-]|\d+(?=[.)]))")
+
+
+def md_text(text: str) -> str:
+    """Plain text -> Markdown that renders exactly as that text (HTML- and Markdown-escaped)."""
+    escaped = html.escape(text, quote=True).translate(_MD_INLINE)
+    # block syntax only matters at the start of a line: headings, lists, setext underlines
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), escaped)
+
+
+def h(text: object) -> str:
+    """HTML-escape anything for the raw-HTML sources panel (``$`` too, belt and braces)."""
+    return html.escape(str(text), quote=True).replace("$", "&#36;")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def cite_href(turn: int, n: int) -> str:
+    return f"#cite-{turn}-{n}"
+
+
+def render_answer_markdown(text: str, turn: int, citations: Sequence[int] | None = None) -> str:
+    """Answer text for the chatbot: escaped, with each ``[n]`` marker a link to its citation.
+
+    ``citations`` (the numbers that exist) limits which markers become links; ``None``
+    (while streaming) links all of them.
+    """
+    out: list[str] = []
+    pos = 0
+    for m in MARKER_RE.finditer(text):
+        out.append(md_text(text[pos : m.start()]))
+        n = int(m.group(1))
+        if citations is None or n in citations:
+            out.append(f'<a href="{cite_href(turn, n)}" class="qa-cite" title="Show source {n}">[{n}]</a>')
+        else:
+            out.append(md_text(m.group(0)))
+        pos = m.end()
+    out.append(md_text(text[pos:]))
+    return "".join(out)
+
+
+def _fmt_meta(title: str, published: str | None, start: int, end: int, page: int | None, source: str) -> str:
+    bits = []
+    if published:
+        bits.append(f"published {h(published)}")
+    bits.append(f"chars {start:,}–{end:,}")
+    if page is not None:
+        bits.append(f"page {page}")
+    bits.append(f'<span class="qa-src">{h(_short_source(source))}</span>')
+    return " · ".join(bits)
+
+
+def _short_source(source: str) -> str:
+    return source if source.startswith("upload:") else Path(source).name
+
+
+def _citation_card(turn: int, c: Citation, doc: DocumentRecord | None) -> str:
+    text = doc.text if doc is not None else None
+    if text is not None and 0 <= c.start <= c.end <= len(text) and text[c.start : c.end] == c.quote:
+        lo, hi = min(c.chunk_start, c.start), max(c.chunk_end, c.end)
+        lo, hi = max(lo, 0), min(hi, len(text))
+        body = f"{h(text[lo:c.start])}<mark>{h(text[c.start:c.end])}</mark>{h(text[c.end:hi])}"
+        if lo > 0:
+            body = "… " + body
+        if hi < len(text):
+            body += " …"
+    else:  # the document changed or was removed since the answer: show the quote alone
+        body = f"<mark>{h(c.quote)}</mark>"
+    return (
+        f'<article class="qa-card" id="cite-{turn}-{c.n}">'
+        f'<header><a class="qa-n" href="{cite_href(turn, c.n)}">[{c.n}]</a> <span class="qa-title">{h(c.title)}</span></header>'
+        f'<div class="qa-meta">{_fmt_meta(c.title, c.published, c.start, c.end, c.page, c.source)}</div>'
+        f'<div class="qa-passage">{body}</div>'
+        "</article>"
+    )
+
+
+def _passage_item(p: Passage, doc: DocumentRecord | None) -> str:
+    text = p.text or (doc.text[p.start : p.end] if doc is not None else "")
+    published = doc.published if doc is not None else None
+    return (
+        '<div class="qa-uncited">'
+        f'<div class="qa-title">{h(p.title)}</div>'
+        f'<div class="qa-meta">{_fmt_meta(p.title, published, p.start, p.end, p.page, p.source)} · score {p.score:.2f}</div>'
+        f'<div class="qa-passage">{h(text)}</div>'
+        "</div>"
+    )
+
+
+def _turn_section(turn: int, question: str, answer: Answer | None, docs: dict[str, DocumentRecord], active: bool) -> str:
+    cls = "qa-turn qa-active" if active else "qa-turn"
+    parts = [f'<section class="{cls}" data-turn="{turn}" id="qa-turn-{turn}">', f'<div class="qa-q">Sources for <q>{h(question)}</q></div>']
+    if answer is None:
+        parts.append('<p class="qa-muted">Searching the documents…</p>')
+    else:
+        if answer.abstained:
+            parts.append(
+                '<p class="qa-abstain">No passage in the documents answers this question, so there is no answer and nothing is cited.</p>'
+            )
+        for c in answer.citations:
+            parts.append(_citation_card(turn, c, docs.get(c.doc_id)))
+        cited = {(c.doc_id, c.chunk_start, c.chunk_end) for c in answer.citations}
+        others = [p for p in answer.passages if (p.doc_id, p.start, p.end) not in cited]
+        if others:
+            label = "Closest passages" if answer.abstained else "Other retrieved passages (not cited)"
+            parts.append(f'<details class="qa-more"><summary>{label} ({len(others)})</summary>')
+            parts.extend(_passage_item(p, docs.get(p.doc_id)) for p in others)
+            parts.append("</details>")
+        timing = f"{h(answer.backend)} · {answer.latency_ms:.0f} ms"
+        parts.append(f'<div class="qa-foot">{timing}</div>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_sources(turns: Sequence[tuple[str, Answer | None]], docs: Sequence[DocumentRecord], active: int | None = None) -> str:
+    """The sources panel for a whole conversation; only the ``active`` turn (default: last) is shown.
+
+    Every turn stays in the page so that clicking ``[2]`` in an older answer shows that
+    answer's citation 2, not the latest one's.
+    """
+    if not turns:
+        return (
+            '<div class="qa-empty">Sources appear here. Ask a question, then click a marker such as '
+            "<b>[1]</b> in the answer to see the exact passage it came from, with the quote highlighted.</div>"
+        )
+    by_id = {d.doc_id: d for d in docs}
+    active = len(turns) - 1 if active is None else active
+    return "".join(_turn_section(i, q, a, by_id, i == active) for i, (q, a) in enumerate(turns))
+
+
+def render_chat(turns: Sequence[tuple[str, Answer | None]], partial: str | None = None) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    for i, (question, answer) in enumerate(turns):
+        messages.append({"role": "user", "content": md_text(question)})
+        if answer is not None:
+            messages.append({"role": "assistant", "content": _answer_content(answer, i)})
+        elif partial is not None:
+            messages.append({"role": "assistant", "content": render_answer_markdown(partial, i) if partial else "…"})
+    return messages
+
+
+def _answer_content(answer: Answer, turn: int) -> str:
+    if answer.abstained:
+        text = answer.answer or ABSTAIN_MESSAGE
+        return f"**Not found.** {md_text(text)} Try rephrasing, or check which documents are indexed."
+    return render_answer_markdown(answer.answer, turn, [c.n for c in answer.citations])
+
+
+# --------------------------------------------------------------------------- uploads
+
+_UNSAFE = re.compile(r"[^\w. -]+")
+
+
+def safe_filename(name: str, max_len: int = 120) -> str:
+    """A file name that cannot escape a folder: last path part only, tame characters, no dot-files."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = _UNSAFE.sub("_", base).strip(" .")
+    base = re.sub(r"\s+", " ", base)
+    if not base or set(base) <= {"_", "."}:
+        base = "upload"
+    stem, dot, suffix = base.rpartition(".")
+    if dot and len(base) > max_len:
+        base = stem[: max_len - len(suffix) - 1] + "." + suffix
+    return base[:max_len].lstrip(".") or "upload"
+
+
+def _upload_name(path: str) -> str:
+    """Original name of a Gradio upload (Gradio keeps it as the file's base name)."""
+    return Path(path).name
+
+
+# --------------------------------------------------------------------------- the app
+
+CSS = """
+.qa-sources-panel { font-size: 0.92rem; line-height: 1.45; }
+.qa-sources-panel .qa-turn { display: none; }
+.qa-sources-panel .qa-turn.qa-active { display: block; }
+.qa-sources-panel .qa-q { color: var(--body-text-color-subdued); margin-bottom: 0.5rem; }
+.qa-sources-panel .qa-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.6rem 0.75rem;
+  margin: 0 0 0.7rem 0; background: var(--background-fill-secondary); scroll-margin-top: 1rem; transition: box-shadow 0.3s; }
+.qa-sources-panel .qa-card.qa-flash { box-shadow: 0 0 0 3px var(--color-accent); }
+.qa-sources-panel .qa-card header { font-weight: 600; margin-bottom: 0.2rem; }
+.qa-sources-panel .qa-n { color: var(--color-accent); text-decoration: none; margin-right: 0.25rem; }
+.qa-sources-panel .qa-meta { font-size: 0.8rem; color: var(--body-text-color-subdued); margin-bottom: 0.35rem; }
+.qa-sources-panel .qa-passage { white-space: pre-wrap; overflow-wrap: anywhere; }
+.qa-sources-panel mark { background: #ffe28a; color: #1f2328; padding: 0 0.1em; border-radius: 3px; }
+.qa-sources-panel details.qa-more { margin-top: 0.4rem; }
+.qa-sources-panel details.qa-more summary { cursor: pointer; color: var(--body-text-color-subdued); }
+.qa-sources-panel .qa-uncited { border-left: 3px solid var(--border-color-primary); padding: 0.2rem 0 0.2rem 0.6rem; margin: 0.5rem 0; }
+.qa-sources-panel .qa-abstain { font-weight: 600; }
+.qa-sources-panel .qa-muted, .qa-sources-panel .qa-empty, .qa-sources-panel .qa-foot { color: var(--body-text-color-subdued); }
+.qa-sources-panel .qa-foot { font-size: 0.75rem; text-align: right; }
+a.qa-cite { display: inline-block; padding: 0 0.3em; margin: 0 0.05em; border-radius: 4px; font-size: 0.85em; font-weight: 600;
+  text-decoration: none !important; background: var(--color-accent-soft); color: var(--color-accent) !important; cursor: pointer; }
+a.qa-cite:hover, a.qa-cite:focus { background: var(--color-accent); color: white !important; }
+"""
+
+# Runs once when the sources panel mounts: one document-level click handler for every
+# citation link, in the chat and in the panel. Links look like ``#cite-<turn>-<n>``
+# (Gradio's chatbot sanitizer keeps href and class but strips data-* attributes).
+CITE_JS = """
+if (!window.__qaCiteHandler) {
+  window.__qaCiteHandler = true;
+  window.qaShowCitation = function (turn, n) {
+    var sections = document.querySelectorAll('.qa-sources-panel .qa-turn');
+    var found = false;
+    sections.forEach(function (s) {
+      var on = s.getAttribute('data-turn') === String(turn);
+      s.classList.toggle('qa-active', on);
+      found = found || on;
+    });
+    var card = document.getElementById('cite-' + turn + '-' + n);
+    document.querySelectorAll('.qa-card.qa-flash').forEach(function (c) { c.classList.remove('qa-flash'); });
+    if (!card) { return false; }
+    card.classList.add('qa-flash');
+    card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+    return true;
+  };
+  document.addEventListener('click', function (ev) {
+    var t = ev.target;
+    var a = t && t.closest ? t.closest('a[href^="#cite-"]') : null;
+    if (!a) { return; }
+    var m = /^#cite-(\\d+)-(\\d+)$/.exec(a.getAttribute('href') || '');
+    if (!m) { return; }
+    ev.preventDefault();
+    ev.stopPropagation();
+    window.qaShowCitation(parseInt(m[1], 10), parseInt(m[2], 10));
+  }, true);
+}
+"""
+
+THEME_FONTS = dict(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"], font_mono=["ui-monospace", "Menlo", "monospace"])
+
+
+def _doc_label(d: DocumentRecord) -> str:
+    title = d.title.strip() or _short_source(d.source)
+    return title if len(title) <= 90 else title[:87] + "…"
+
+
+def _doc_choices(docs: Sequence[DocumentRecord], with_source: bool = False) -> list[tuple[str, str]]:
+    labels = [_doc_label(d) for d in docs]
+    dupes = {lbl for lbl in labels if labels.count(lbl) > 1}
+    out = []
+    for d, lbl in zip(docs, labels):
+        if with_source or lbl in dupes:
+            lbl = f"{lbl} — {_short_source(d.source)}"
+        out.append((lbl, d.doc_id))
+    return out
+
+
+def _doc_rows(assistant: Assistant) -> list[list[Any]]:
+    snap = assistant.snapshot()
+    counts = [0] * len(snap.documents)
+    for i in snap.chunk_doc.tolist():
+        counts[int(i)] += 1
+    return [
+        [_doc_label(d), _short_source(d.source), d.kind, counts[i], d.published or "", d.doc_id]
+        for i, d in enumerate(snap.documents)
+    ]
+
+
+def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: float | None = None) -> gr.Blocks:
+    """The whole app as a :class:`gr.Blocks`; launch it with :func:`serve` (which adds theme and CSS)."""
+    settings = assistant.settings
+    limit_mb = float(max_upload_mb if max_upload_mb is not None else settings.max_file_mb)
+    upload_root = Path(tempfile.mkdtemp(prefix="qa-uploads-"))
+    write_lock = threading.Lock()  # one index write at a time from this UI (the store lock covers other processes)
+    seed_present = any(Path(d.source.removeprefix("upload:")).name == SEED_ARTICLE for d in assistant.documents())
+
+    # ---------------------------------------------------------------- chat handlers
+    def _history(turns: Sequence[tuple[str, Answer | None]]) -> list[list[str]]:
+        return [[q, a.answer] for q, a in turns if a is not None]
+
+    def _filter(selected: Sequence[str] | None) -> list[str] | None:
+        if not selected:
+            return None
+        present = {d.doc_id for d in assistant.documents()}
+        chosen = [s for s in selected if s in present]
+        if not chosen:
+            gr.Warning("The selected documents are no longer in the index; searching all documents.")
+            return None
+        return chosen
+
+    def respond(message: str, turns: list[tuple[str, Answer | None]], selected: list[str] | None) -> Iterator[tuple[Any, ...]]:
+        turns = list(turns or [])
+        docs = assistant.documents()
+        if not isinstance(message, str) or not message.strip():
+            gr.Warning(EMPTY_QUESTION_MESSAGE)
+            yield render_chat(turns), render_sources(turns, docs), turns, message
+            return
+        question = message.strip()
+        history = _history(turns)
+        pending = turns + [(question, None)]
+        yield render_chat(pending, ""), render_sources(pending, docs), turns, ""
+        text = ""
+        answer: Answer | None = None
+        try:
+            for piece in assistant.stream(question, history, _filter(selected)):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    text += piece
+                    yield render_chat(pending, text), gr.skip(), turns, ""
+        except QuestionError as e:
+            gr.Warning(str(e))
+            yield render_chat(turns), render_sources(turns, docs), turns, message
+            return
+        except Exception as e:  # noqa: BLE001 - show the user something useful, keep the session alive
+            log.exception("answering failed")
+            gr.Warning(f"Sorry, answering failed: {e}")
+            yield render_chat(turns), render_sources(turns, docs), turns, message
+            return
+        assert answer is not None
+        turns = turns + [(question, answer)]
+        yield render_chat(turns), render_sources(turns, assistant.documents()), turns, ""
+
+    def new_chat() -> tuple[Any, ...]:
+        return [], render_sources([], []), [], ""
+
+    # ---------------------------------------------------------------- API
+    def ask(message: str, history: list, documents: list | None = None) -> dict:
+        """Answer a question; returns the answer object (text with [n] markers, citations, passages) as JSON.
+
+        ``history`` is a list of ``[user, assistant]`` pairs (or role/content messages);
+        ``documents`` optionally restricts the search to these doc ids.
+        """
+        try:
+            return assistant.ask(message, history or [], documents or None).to_dict()
+        except QuestionError as e:
+            raise gr.Error(str(e)) from None
+
+    # ---------------------------------------------------------------- documents handlers
+    def doc_lists() -> tuple[Any, ...]:
+        docs = assistant.documents()
+        filt = gr.update(choices=_doc_choices(docs))
+        if read_only:
+            return (filt,)
+        return filt, _doc_rows(assistant), gr.update(choices=_doc_choices(docs, with_source=True), value=[])
+
+    def index_uploads(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        files = [f for f in (files or []) if f]
+        if not files:
+            return ("No files received.", *doc_lists(), None)
+        errors: list[str] = []
+        batch = upload_root / uuid.uuid4().hex
+        batch.mkdir(parents=True)
+        paths: list[str] = []
+        sources: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for f in files:
+            original = _upload_name(f)
+            name = safe_filename(original)
+            suffix = Path(name).suffix.lower()
+            if suffix not in ALLOWED_SUFFIXES:
+                errors.append(f"{original}: unsupported file type {suffix or '(none)'}; allowed: {', '.join(ALLOWED_SUFFIXES)}")
+                continue
+            try:
+                size = Path(f).stat().st_size
+            except OSError as e:
+                errors.append(f"{original}: cannot read the upload ({e.strerror})")
+                continue
+            if size > limit_mb * 1024 * 1024:
+                errors.append(f"{original}: {size / 1048576:.1f} MB is over the {limit_mb:g} MB limit")
+                continue
+            if name in names.values():
+                errors.append(f"{original}: another file in this upload has the same name")
+                continue
+            dest = batch / name
+            shutil.copyfile(f, dest)
+            paths.append(str(dest))
+            sources[str(dest)] = f"upload:{name}"
+            names[str(dest)] = original
+        report = None
+        if paths:
+
+            def on_progress(done: int, total: int, stage: str) -> None:
+                progress((done, total) if total else None, desc=stage or "indexing")
+
+            progress(0, desc="indexing")
+            try:
+                with write_lock:
+                    report = assistant.add(paths, sources=sources, progress=on_progress)
+            except Exception as e:  # noqa: BLE001 - a failed write leaves the index as it was
+                log.exception("indexing uploads failed")
+                errors.append(f"indexing failed: {e}")
+            finally:
+                shutil.rmtree(batch, ignore_errors=True)  # the index keeps the extracted text
+        else:
+            shutil.rmtree(batch, ignore_errors=True)
+        for f in files:  # don't leave the raw upload in Gradio's cache either
+            try:
+                Path(f).unlink()
+            except OSError:
+                pass
+        lines: list[str] = []
+        if report is not None:
+            for src in report.added:
+                lines.append(f"✅ indexed **{md_text(src.removeprefix('upload:'))}**")
+            for src in report.updated:
+                lines.append(f"✅ updated **{md_text(src.removeprefix('upload:'))}**")
+            for src in report.unchanged:
+                lines.append(f"➖ **{md_text(src.removeprefix('upload:'))}** is already indexed (unchanged)")
+            for path, reason in report.skipped:
+                errors.append(f"{names.get(path, Path(path).name)}: {reason}")
+            if report.documents:
+                lines.append(f"{report.chunks} chunks in {report.seconds:.1f} s.")
+        lines.extend(f"❌ {md_text(e)}" for e in errors)
+        return ("\n\n".join(lines) or "Nothing to do.", *doc_lists(), None)
+
+    def remove_docs(selected: list[str] | None) -> tuple[Any, ...]:
+        if not selected:
+            return ("Select one or more documents to remove.", *doc_lists())
+        with write_lock:
+            removed = assistant.remove(list(selected))
+        if not removed:
+            msg = "Nothing removed (already gone?)."
+        else:
+            msg = "Removed " + ", ".join(f"**{md_text(_short_source(s))}**" for s in removed) + "."
+        return (msg, *doc_lists())
+
+    # ---------------------------------------------------------------- layout
+    with gr.Blocks(title="Document Q&A with exact citations", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        turns_state = gr.State([])
+        gr.Markdown("## Ask your documents\nAnswers quote the documents exactly; click a marker like **[1]** to see the source.")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=360):
+                        chatbot = gr.Chatbot(
+                            label="Conversation",
+                            height=520,
+                            latex_delimiters=[],
+                            sanitize_html=True,
+                            feedback_options=None,
+                            elem_id="qa-chat",
+                            placeholder="Ask a question about the indexed documents.",
+                        )
+                        with gr.Row():
+                            msg = gr.Textbox(
+                                placeholder="Ask a question…",
+                                show_label=False,
+                                scale=5,
+                                autofocus=True,
+                                max_length=settings.max_question_chars,
+                                elem_id="qa-question",
+                            )
+                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
+                        with gr.Row():
+                            new = gr.Button("New chat", size="sm", elem_id="qa-new-chat")
+                        doc_filter = gr.Dropdown(
+                            choices=_doc_choices(assistant.documents()),
+                            value=[],
+                            multiselect=True,
+                            label="Search only these documents (leave empty to search all)",
+                            elem_id="qa-filter",
+                        )
+                        if seed_present:
+                            gr.Examples(examples=[[q] for q in EXAMPLE_QUESTIONS], inputs=[msg], label="Example questions")
+                    with gr.Column(scale=2, min_width=320):
+                        sources = gr.HTML(
+                            render_sources([], []),
+                            label="Sources",
+                            show_label=True,
+                            html_template="<style>" + CSS + "</style>${value}",
+                            js_on_load=CITE_JS,
+                            elem_id="qa-sources",
+                            elem_classes=["qa-sources-panel"],
+                            max_height=640,
+                            container=True,
+                            padding=True,
+                        )
+            if not read_only:
+                with gr.Tab("Documents", id="documents") as docs_tab:
+                    gr.Markdown(
+                        f"Upload {', '.join(ALLOWED_SUFFIXES)} files (up to {limit_mb:g} MB each). "
+                        "They are indexed right away and then searchable in the chat."
+                    )
+                    upload = gr.File(
+                        file_count="multiple",
+                        file_types=list(ALLOWED_SUFFIXES),
+                        label="Upload documents",
+                        elem_id="qa-upload",
+                    )
+                    status = gr.Markdown(elem_id="qa-upload-status")
+                    table = gr.Dataframe(
+                        value=_doc_rows(assistant),
+                        headers=["Title", "Source", "Kind", "Chunks", "Published", "Doc id"],
+                        datatype="str",
+                        interactive=False,
+                        wrap=True,
+                        label="Indexed documents",
+                        elem_id="qa-doc-table",
+                    )
+                    with gr.Row():
+                        to_remove = gr.Dropdown(
+                            choices=_doc_choices(assistant.documents(), with_source=True),
+                            value=[],
+                            multiselect=True,
+                            label="Documents to remove",
+                            scale=4,
+                            elem_id="qa-remove-select",
+                        )
+                        remove_btn = gr.Button("Remove", variant="stop", scale=1, min_width=100, elem_id="qa-remove")
+                        refresh_btn = gr.Button("Refresh", scale=1, min_width=100)
+
+        # ---------------------------------------------------------------- events
+        private = {"api_visibility": "private"}
+        gr.on(
+            triggers=[msg.submit, send.click],
+            fn=respond,
+            inputs=[msg, turns_state, doc_filter],
+            outputs=[chatbot, sources, turns_state, msg],
+            show_progress="hidden",
+            concurrency_limit=4,
+            **private,
+        )
+        new.click(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)
+        gr.api(ask, api_name="ask", concurrency_limit=4)
+
+        list_outputs: list[Any] = [doc_filter] if read_only else [doc_filter, table, to_remove]
+        demo.load(doc_lists, outputs=list_outputs, **private)
+        if not read_only:
+            docs_tab.select(doc_lists, outputs=list_outputs, **private)
+            refresh_btn.click(doc_lists, outputs=list_outputs, **private)
+            upload.upload(
+                index_uploads,
+                inputs=[upload],
+                outputs=[status, *list_outputs, upload],
+                concurrency_limit=1,
+                concurrency_id="index-write",
+                **private,
+            )
+            remove_btn.click(
+                remove_docs,
+                inputs=[to_remove],
+                outputs=[status, *list_outputs],
+                concurrency_limit=1,
+                concurrency_id="index-write",
+                **private,
+            )
+
+    demo.qa_max_upload_mb = limit_mb  # type: ignore[attr-defined]  # read by serve()
+    demo.qa_upload_root = upload_root  # type: ignore[attr-defined]
+    return demo
+
+
+# --------------------------------------------------------------------------- starting
+
+
+def open_assistant(
+    index: Path | str | None = None, settings: Settings | None = None, *, build_default_from_seeds: bool = True
+) -> Assistant:
+    """Open the index for the UI.
+
+    The default index (``indexes/default`` under the repository) is created from
+    ``seeds/`` when missing and refreshed when the seeds changed (unchanged files cost
+    nothing). Any other index must exist.
+    """
+    settings = settings or load_settings()
+    if index is None:
+        index = settings.index
+    index = Path(index)
+    if index == Path("indexes/default"):
+        index = DEFAULT_INDEX
+    index = index.expanduser().resolve()
+    if index == DEFAULT_INDEX.resolve():
+        assistant = Assistant.open(index, settings, create=True)
+        if build_default_from_seeds and SEEDS_DIR.is_dir():
+            report = assistant.add([SEEDS_DIR])
+            if report.documents or report.skipped:
+                print(f"Default index {index}: {report.summary()}", flush=True)
+        return assistant
+    if not (index / "manifest.json").exists():
+        raise IndexNotFoundError(f"no index at {index}; create it with `qa index --index {index} PATH...`")
+    return Assistant.open(index, settings, create=False)
+
+
+def warm_up(assistant: Assistant) -> None:
+    """Load the embedding model and the index now so the first real question is fast."""
+    try:
+        assistant.embedder.encode(["warm up"])
+        if assistant.documents():
+            assistant.ask("warm up")
+    except Exception:  # noqa: BLE001 - warming is an optimisation only
+        log.exception("warm-up failed")
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = True) -> str:
+    """Start a built UI; returns the local URL (``block=False`` returns at once, for tests)."""
+    max_mb = getattr(demo, "qa_max_upload_mb", None)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        prevent_thread_lock=True,
+        inbrowser=False,
+        show_error=True,
+        quiet=quiet,
+        ssr_mode=False,
+        max_file_size=int(max_mb * 1024 * 1024) + 1 if max_mb else None,
+        theme=gr.themes.Default(**THEME_FONTS),  # system fonts: no request to a font CDN
+        footer_links=["api"],
+        mcp_server=False,
+    )
+    print(f"Document Q&A is running at {url} (press Ctrl+C to stop)", flush=True)
+    if block:
+        try:
+            demo.block_thread()
+        finally:
+            demo.close()
+    return url
+
+
+def launch(
+    index: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    read_only: bool = False,
+    settings: Settings | None = None,
+    build_default_from_seeds: bool = True,
+) -> None:
+    """Open (or build) the index, warm the model, and serve the UI until interrupted."""
+    settings = settings or load_settings()
+    assistant = open_assistant(index, settings, build_default_from_seeds=build_default_from_seeds)
+    info = assistant.info()
+    print(f"Index {info['index']}: {info['documents']} documents, {info['chunks']} chunks; loading the model…", flush=True)
+    warm_up(assistant)
+    demo = build_ui(assistant, read_only=read_only)
+    serve(demo, host, port, block=True)

@@ -1,0 +1,121 @@
+"""The default answerer on the seed article: cited, exact, abstains off-topic, follows up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from qa import Answer, Assistant, QuestionError
+from qa.answer import MARKER_RE
+from tests.conftest import SEED_FILE
+
+
+def assert_exact(a: Assistant, answer: Answer) -> None:
+    """Every citation quotes the stored text exactly, and the source file too (UTF-8 .txt)."""
+    numbers = [int(m) for m in MARKER_RE.findall(answer.answer)]
+    assert sorted(set(numbers)) == [c.n for c in answer.citations]
+    for c in answer.citations:
+        doc = a.document(c.doc_id)
+        assert doc.text[c.start : c.end] == c.quote
+        assert c.chunk_start <= c.start < c.end <= c.chunk_end
+        assert 0.0 <= c.score <= 1.0
+        with open(c.source, encoding="utf-8", newline="") as f:
+            assert f.read()[c.start : c.end] == c.quote
+
+
+def test_quote_question_cites_the_supporting_sentence(seed_assistant: Assistant) -> None:
+    ans = seed_assistant.ask("What did Coale say about prisoners?")
+    assert not ans.abstained
+    assert "[1]" in ans.answer
+    assert "prisoners" in ans.citations[0].quote
+    assert_exact(seed_assistant, ans)
+    assert ans.passages and all(p.source == str(SEED_FILE.resolve()) for p in ans.passages)
+    assert len(ans.answer) <= 400
+
+
+@pytest.mark.parametrize(
+    "question, needle",
+    [
+        ("How much is the reward for information leading to Maduro's capture?", "$15 million"),
+        ("Which outlet interviewed Lukashenko?", "Newsmax"),
+        ("Where did Machado travel last week?", "Oslo"),
+    ],
+)
+def test_factoid_questions(seed_assistant: Assistant, question: str, needle: str) -> None:
+    ans = seed_assistant.ask(question)
+    assert needle in ans.answer and not ans.abstained
+    assert_exact(seed_assistant, ans)
+
+
+@pytest.mark.parametrize("question", ["What is the capital of Australia?", "Who won the 2018 FIFA World Cup?"])
+def test_off_topic_questions_abstain(seed_assistant: Assistant, question: str) -> None:
+    ans = seed_assistant.ask(question)
+    assert ans.abstained
+    assert ans.citations == [] and "could not find" in ans.answer
+
+
+def test_follow_up_uses_history(seed_assistant: Assistant) -> None:
+    history = [["Who is María Corina Machado?", "The Venezuelan opposition leader who won the Nobel Peace Prize."]]
+    ans = seed_assistant.ask("Where did she travel last week?", history=history)
+    assert "Oslo" in ans.answer
+    messages = [{"role": "user", "content": history[0][0]}, {"role": "assistant", "content": history[0][1]}]
+    assert seed_assistant.ask("Where did she travel last week?", history=messages).answer == ans.answer
+
+
+def test_document_filter_restricts_search(seed_index: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "idx"
+    shutil.copytree(seed_index, root)
+    a = Assistant.open(root)
+    other = tmp_path / "bakery.txt"
+    other.write_text("The bakery on Elm Street sells rye bread every morning.\nIt closes at noon.", encoding="utf-8")
+    a.add([other])
+    ans = a.ask("What does the bakery on Elm Street sell?", documents=[str(SEED_FILE.resolve())])
+    assert all(p.source == str(SEED_FILE.resolve()) for p in ans.passages)
+    ans = a.ask("What does the bakery on Elm Street sell?", documents=["bakery.txt"])
+    assert "rye bread" in ans.answer
+
+
+def test_stream_yields_pieces_then_the_answer(seed_assistant: Assistant) -> None:
+    items = list(seed_assistant.stream("What did Coale say about prisoners?"))
+    assert isinstance(items[-1], Answer)
+    assert "".join(i for i in items[:-1] if isinstance(i, str)) == items[-1].answer
+    assert len(items) > 3
+
+
+def test_retriever_is_a_langchain_retriever(seed_assistant: Assistant) -> None:
+    r = seed_assistant.retriever
+    assert isinstance(r, BaseRetriever)
+    docs = r.invoke("Cartel of the Suns reward")
+    assert docs and isinstance(docs[0], Document)
+    d = docs[0]
+    text = seed_assistant.document(d.metadata["doc_id"]).text
+    assert text[d.metadata["start"] : d.metadata["end"]] == d.page_content
+    assert "$15 million" in " ".join(x.page_content for x in docs)
+
+
+def test_batch_through_the_chain_matches_single_asks(seed_assistant: Assistant) -> None:
+    qs = ["What did Coale say about prisoners?", "What is the capital of Australia?"]
+    many = seed_assistant.ask_many(qs)
+    assert [m.answer for m in many] == [seed_assistant.ask(q).answer for q in qs]
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 5000])
+def test_bad_questions_get_a_helpful_error(seed_assistant: Assistant, question: str) -> None:
+    with pytest.raises(QuestionError):
+        seed_assistant.ask(question)
+
+
+def test_answer_object_schema(seed_assistant: Assistant) -> None:
+    d = seed_assistant.ask("What did Coale say about prisoners?").to_dict()
+    for key in ("id", "question", "answer", "abstained", "citations", "passages", "backend", "latency_ms"):
+        assert key in d
+    for key in ("n", "doc_id", "source", "title", "page", "published", "start", "end", "quote", "chunk_start", "chunk_end", "score"):
+        assert key in d["citations"][0]
+    for key in ("doc_id", "source", "start", "end", "score"):
+        assert key in d["passages"][0]
+    assert Answer.from_dict(d).to_dict() == d

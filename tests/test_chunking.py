@@ -1,0 +1,85 @@
+"""Offsets must survive chunking exactly: text[start:end] is the unit, for any text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa.chunking import chunk_sentences, fit_sentences, split_sentences
+
+
+def words_count(text: str) -> int:
+    return len(text.split()) + 2  # like [CLS] + pieces + [SEP]
+
+
+PIECES = list("abcXYZ .!?\n\r\t,;:'\"“”’…é0123456789-") + ["Mr.", "U.S.", " the ", "\n\n", "Hello", " world"]
+TEXT = st.lists(st.sampled_from(PIECES), max_size=150).map("".join) | st.text(max_size=200)
+
+
+@given(TEXT, st.integers(min_value=4, max_value=40), st.integers(min_value=0, max_value=2))
+@settings(max_examples=300, deadline=None)
+def test_spans_reproduce_text_for_arbitrary_input(text: str, max_tokens: int, overlap: int) -> None:
+    sentences = fit_sentences(text, split_sentences(text), words_count, max_tokens)
+    # Sentences are ordered, non-overlapping, trimmed and non-empty.
+    prev_end = 0
+    for s, e in sentences:
+        assert prev_end <= s < e <= len(text)
+        assert text[s:e] == text[s:e].strip()
+        assert words_count(text[s:e]) <= max_tokens or len(text[s:e].split()) == 1
+        prev_end = e
+    # Every non-space character belongs to exactly one sentence.
+    covered = set()
+    for s, e in sentences:
+        covered.update(range(s, e))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+    chunks = chunk_sentences(text, sentences, words_count, max_tokens, overlap)
+    for c in chunks:
+        assert c.start == sentences[c.first_sentence][0] and c.end == sentences[c.last_sentence][1]
+        assert words_count(text[c.start : c.end]) <= max_tokens or c.first_sentence == c.last_sentence
+    # Chunks cover every sentence, in order.
+    assert {i for c in chunks for i in range(c.first_sentence, c.last_sentence + 1)} == set(range(len(sentences)))
+    assert [c.first_sentence for c in chunks] == sorted(c.first_sentence for c in chunks)
+
+
+def test_sentence_boundaries_on_real_prose() -> None:
+    text = (
+        "Mr. Smith went to Washington. He met the U.S. envoy at 5 p.m. on Tuesday! "
+        "“We’re lifting sanctions,” Coale said. Was it true?\nA new paragraph starts here"
+    )
+    got = [text[s:e] for s, e in split_sentences(text)]
+    assert got == [
+        "Mr. Smith went to Washington.",
+        "He met the U.S. envoy at 5 p.m. on Tuesday!",
+        "“We’re lifting sanctions,” Coale said.",
+        "Was it true?",
+        "A new paragraph starts here",
+    ]
+
+
+def test_overlong_sentence_is_split_at_whitespace_and_stays_exact() -> None:
+    text = " ".join(f"word{i}" for i in range(500))
+    spans = fit_sentences(text, split_sentences(text), words_count, 50)
+    assert len(spans) > 1
+    assert " ".join(text[s:e] for s, e in spans) == text
+    assert all(words_count(text[s:e]) <= 50 for s, e in spans)
+
+
+def test_single_huge_token_is_cut_by_characters() -> None:
+    text = "x" * 5000
+    spans = fit_sentences(text, split_sentences(text), lambda t: len(t) // 10 + 2, 100)
+    assert "".join(text[s:e] for s, e in spans) == text
+    assert all(len(text[s:e]) // 10 + 2 <= 100 for s, e in spans)
+
+
+def test_chunks_fit_real_model_limit_on_seed_article() -> None:
+    from qa.embeddings import get_embedder
+    from tests.conftest import SEED_FILE
+
+    emb = get_embedder()
+    text = SEED_FILE.read_text(encoding="utf-8")
+    spans = fit_sentences(text, split_sentences(text), emb.count_tokens, 128)
+    chunks = chunk_sentences(text, spans, emb.count_tokens, 128, 1)
+    assert len(chunks) > 3
+    assert all(emb.count_tokens(text[c.start : c.end]) <= 128 for c in chunks)
+    # Overlap: consecutive chunks inside one paragraph share a sentence.
+    assert any(b.first_sentence <= a.last_sentence for a, b in zip(chunks, chunks[1:]))

@@ -1,0 +1,155 @@
+"""Index store: incremental updates, atomic writes, locking, damage and model mismatch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.settings import load_settings
+from qa.store import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexStore
+from tests.conftest import SEED_FILE
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reindex_unchanged_file_does_nothing(index_copy: Path) -> None:
+    a = Assistant.open(index_copy)
+    gen = a.snapshot().generation
+    report = a.add([SEED_FILE])
+    assert report.unchanged == [str(SEED_FILE.resolve())] and not report.added and not report.updated
+    assert IndexStore(index_copy).read_manifest()["generation"] == gen
+
+
+def test_changed_file_replaces_its_chunks_and_remove_purges(index_copy: Path, tmp_path: Path) -> None:
+    a = Assistant.open(index_copy)
+    doc = _write(tmp_path / "note.txt", "The lighthouse keeper is named Oriel Vantablack.\nShe paints boats.")
+    assert a.add([doc]).added == [str(doc.resolve())]
+    assert "Oriel" in a.ask("What is the name of the lighthouse keeper?").answer
+    before = a.info()["chunks"]
+    _write(doc, "The lighthouse keeper is named Brannoch Quillfeather.\nHe mends nets.")
+    report = a.add([doc])
+    assert report.updated == [str(doc.resolve())]
+    assert a.info()["chunks"] == before  # replaced, not appended
+    texts = [d.text for d in a.documents()]
+    assert not any("Oriel" in t for t in texts) and any("Brannoch" in t for t in texts)
+    assert a.remove([doc]) == [str(doc.resolve())]
+    assert all(d.source != str(doc.resolve()) for d in a.documents())
+    snap = a.snapshot()
+    assert snap.faiss_index.ntotal == snap.n_chunks
+    assert all(snap.chunk_text(i) for i in range(snap.n_chunks))
+    # Sentence ids of the remaining chunks still point at their own document's text.
+    for i in range(snap.n_chunks):
+        first, last = snap.chunks[i, 2], snap.chunks[i, 3]
+        assert snap.sentence_doc[first] == snap.chunk_doc[i] == snap.sentence_doc[last]
+
+
+def test_crash_during_write_leaves_previous_index_usable(index_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = Assistant.open(index_copy)
+    gen = a.snapshot().generation
+    doc = _write(tmp_path / "extra.txt", "Zebras migrate across the Serengeti every year.")
+    import qa.store
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError("simulated crash before the manifest switch")
+
+    monkeypatch.setattr(qa.store, "_atomic_write_text", boom)
+    with pytest.raises(OSError):
+        a.add([doc])
+    monkeypatch.undo()
+    fresh = Assistant.open(index_copy, create=False)
+    assert fresh.snapshot().generation == gen
+    assert all("Zebras" not in d.text for d in fresh.documents())
+    assert not fresh.ask("What did Coale say about prisoners?").abstained
+    # The next write succeeds and cleans up.
+    assert fresh.add([doc]).added
+    assert not list(index_copy.glob(".tmp-gen-*"))
+
+
+def test_second_writer_fails_clearly_while_locked(index_copy: Path) -> None:
+    store = IndexStore(index_copy)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with store.lock(5):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(5)
+    try:
+        start = time.monotonic()
+        with pytest.raises(IndexLockedError, match="another process .* is writing"):
+            with IndexStore(index_copy).lock(0.3):
+                pass
+        assert time.monotonic() - start >= 0.3
+    finally:
+        release.set()
+        t.join()
+    with store.lock(1):  # free again
+        pass
+
+
+@pytest.mark.parametrize("target", ["manifest.json", "chunks.faiss", "store.sqlite", "sentences.npy"])
+def test_damaged_index_gives_clear_error(index_copy: Path, target: str) -> None:
+    manifest = json.loads((index_copy / "manifest.json").read_text())
+    path = index_copy / target if target == "manifest.json" else index_copy / manifest["generation_dir"] / target
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises((IndexCorruptError,)) as info:
+        Assistant.open(index_copy, create=False)
+    assert "qa rebuild" in str(info.value)
+
+
+def test_index_from_another_model_is_refused_with_rebuild_hint(index_copy: Path) -> None:
+    path = index_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["model"]["name"] = "some/other-model"
+    manifest["model"]["fingerprint"] = "0" * 16
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="qa rebuild"):
+        Assistant.open(index_copy, create=False)
+
+
+def test_rebuild_works_without_original_files(index_copy: Path, tmp_path: Path) -> None:
+    doc = _write(tmp_path / "gone.txt", "The orchard grows quinces and medlars.")
+    a = Assistant.open(index_copy)
+    a.add([doc])
+    doc.unlink()
+    report = a.rebuild()
+    assert len(report.updated) == 2
+    assert any("medlars" in d.text for d in Assistant.open(index_copy, create=False).documents())
+
+
+def test_reader_sees_writes_from_another_assistant(index_copy: Path, tmp_path: Path) -> None:
+    reader = Assistant.open(index_copy, create=False)
+    writer = Assistant.open(index_copy, create=False)
+    doc = _write(tmp_path / "late.txt", "The harbour festival is held every August in Pennwick.")
+    writer.add([doc])
+    assert any(d.source == str(doc.resolve()) for d in reader.documents())
+
+
+def test_old_generations_are_pruned(index_copy: Path, tmp_path: Path) -> None:
+    a = Assistant.open(index_copy)
+    for i in range(3):
+        a.add([_write(tmp_path / f"n{i}.txt", f"Fact number {i} is about otters.")])
+    gens = sorted(p.name for p in index_copy.glob("gen-*"))
+    assert len(gens) == 2
+
+
+def test_oversize_file_is_refused_naming_the_limit(tmp_path: Path) -> None:
+    big = _write(tmp_path / "big.txt", "word " * 300_000)
+    a = Assistant.open(tmp_path / "idx", settings=load_settings(max_file_mb=1))
+    report = a.add([big])
+    assert report.skipped and "1 MB" in report.skipped[0][1]
