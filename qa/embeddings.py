@@ -91,7 +91,9 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
+                hf_logging.disable_progress_bar()  # a per-load weights bar is noise in CLI output
                 self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
             return self._model
 

@@ -218,6 +218,16 @@ def test_missing_folder_and_unreadable(tmp_path: Path) -> None:
     assert reason_of(write(tmp_path / "x.xyz", "hi")) == "unsupported file type .xyz"
 
 
+def test_os_error_while_reading_is_document_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "locked.txt", "words")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    assert reason_of(path) == "cannot read file: Permission denied"
+
+
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root ignores file modes")
 def test_permission_denied(tmp_path: Path) -> None:
     path = write(tmp_path / "secret.txt", "hidden words")

@@ -386,7 +386,7 @@ def seed_assistant(tmp_path_factory: pytest.TempPathFactory):
 
     assistant = Assistant.open(tmp_path_factory.mktemp("eval") / "idx")
     report = assistant.add([str(SEEDS)])
-    assert report.added >= 1
+    assert len(report.added) >= 1
     return assistant
 
 
