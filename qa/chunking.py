@@ -14,7 +14,7 @@ from dataclasses import dataclass
 # Abbreviations after which a period does not end a sentence (lower-cased, without the dot).
 _ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof sr jr st mt vs etc e.g i.e inc ltd co corp gen col lt sgt capt cmdr
-    rep sen gov pres rev hon no nos fig figs vol eds approx jan feb mar apr jun jul aug sep
+    rep sen gov pres rev hon fig figs vol eds approx jan feb mar apr jun jul aug sep
     sept oct nov dec u.s u.k u.n a.m p.m al""".split()
 )
 # A sentence ends at . ! ? (or an ellipsis) plus any closing quotes/brackets, followed by space.
@@ -43,13 +43,16 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     word_start = dot
     while word_start > 0 and not text[word_start - 1].isspace() and text[word_start - 1] not in "(\"“'":
         word_start -= 1
-    word = text[word_start:dot].lower()
+    raw = text[word_start:dot]
+    word = raw.lower()
     if not word:
         return False
     if word in _ABBREVIATIONS:
         return True
-    # Single capital initials ("J. Smith") and dotted acronyms ("U.S.").
-    return len(word) == 1 and word.isalpha() or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
+    if word in ("no", "nos") and re.match(r"\.\s*\d", text[dot : dot + 4]):  # "No. 5", not "said no."
+        return True
+    # Capital initials ("J. Smith") and dotted acronyms ("U.S."); a lone lower-case letter ends a sentence.
+    return (len(raw) == 1 and raw.isupper()) or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

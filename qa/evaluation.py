@@ -819,7 +819,8 @@ def _markdown(result: EvalResult, sweep: dict[str, Any] | None) -> str:
         f"- gold: `{what}`",
         f"- index: `{cfg.get('index')}` ({cfg.get('documents')} documents)",
         f"- backend: {cfg.get('backend')}; model: {cfg.get('model')}",
-        f"- abstain threshold: {cfg.get('settings', {}).get('abstain_threshold')}",
+        f"- abstain threshold: {cfg.get('settings', {}).get('abstain_threshold')}"
+        + (f" (sweep run: asked once at 0; configured {sweep.get('configured_threshold')})" if sweep else ""),
         f"- run: {cfg.get('timestamp')}",
         "",
         "## Overall",

@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     candidate_k: int = Field(default=30, ge=1, description="Candidates per retriever before fusion.")
     rrf_k: int = Field(default=60, ge=1)
 
-    abstain_threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Abstain when answerability is below this.")
+    abstain_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Abstain when answerability is below this; default: the trained model's."
+    )
     max_answer_chars: int = Field(default=400, ge=50)
     max_question_chars: int = Field(default=2000, ge=10)
 

@@ -139,7 +139,8 @@ def _citation_card(turn: int, c: Citation, doc: DocumentRecord | None) -> str:
     return (
         f'<article class="qa-card" id="cite-{turn}-{c.n}">'
         f'<header><a class="qa-n" href="{cite_href(turn, c.n)}">[{c.n}]</a> <span class="qa-title">{h(c.title)}</span></header>'
-        f'<div class="qa-meta">{_fmt_meta(c.title, c.published, c.start, c.end, c.page, c.source)}</div>'
+        f'<div class="qa-meta">{_fmt_meta(c.title, c.published, c.start, c.end, c.page, c.source)}'
+        f' · <a class="qa-open" href="#doc-{h(c.doc_id)}-{c.start}-{c.end}" title="Open the whole document at this quote">open document</a></div>'
         f'<div class="qa-passage">{body}</div>'
         "</article>"
     )
@@ -180,6 +181,24 @@ def _turn_section(turn: int, question: str, answer: Answer | None, docs: dict[st
         parts.append(f'<div class="qa-foot">{timing}</div>')
     parts.append("</section>")
     return "".join(parts)
+
+
+def render_document(doc: DocumentRecord, start: int, end: int) -> str:
+    """The whole document, escaped, with ``[start, end)`` highlighted (``id="qa-doc-mark"``)."""
+    text = doc.text
+    start = max(0, min(int(start), len(text)))
+    end = max(start, min(int(end), len(text)))
+    meta = [f"<b>{h(doc.title)}</b>", h(_short_source(doc.source))]
+    if doc.published:
+        meta.append(f"published {h(doc.published)}")
+    page = doc.page_of(start)
+    if page is not None:
+        meta.append(f"quote on page {page}")
+    meta.append(f"chars {start:,}–{end:,} of {len(text):,}")
+    return (
+        f'<div class="qa-doc-head">{" · ".join(meta)}</div>'
+        f'<div class="qa-doc-text">{h(text[:start])}<mark id="qa-doc-mark">{h(text[start:end])}</mark>{h(text[end:])}</div>'
+    )
 
 
 def render_sources(turns: Sequence[tuple[str, Answer | None]], docs: Sequence[DocumentRecord], active: int | None = None) -> str:
@@ -260,17 +279,71 @@ CSS = """
 .qa-sources-panel .qa-abstain { font-weight: 600; }
 .qa-sources-panel .qa-muted, .qa-sources-panel .qa-empty, .qa-sources-panel .qa-foot { color: var(--body-text-color-subdued); }
 .qa-sources-panel .qa-foot { font-size: 0.75rem; text-align: right; }
+.qa-sources-panel a.qa-open { color: var(--color-accent); }
+#qa-doc-overlay { position: fixed; inset: 0; z-index: 1000; background: rgba(0, 0, 0, 0.45); display: flex;
+  align-items: center; justify-content: center; }
+#qa-doc-overlay .qa-doc-box { background: var(--background-fill-primary); color: var(--body-text-color); width: min(900px, 92vw);
+  height: 85vh; border-radius: 10px; display: flex; flex-direction: column; box-shadow: 0 10px 40px rgba(0, 0, 0, 0.3); }
+#qa-doc-overlay .qa-doc-bar { display: flex; justify-content: space-between; align-items: center; gap: 1rem;
+  padding: 0.6rem 1rem; border-bottom: 1px solid var(--border-color-primary); font-size: 0.9rem; }
+#qa-doc-overlay .qa-doc-body { overflow-y: auto; padding: 1rem 1.2rem; }
+#qa-doc-overlay .qa-doc-head { font-size: 0.85rem; color: var(--body-text-color-subdued); margin-bottom: 0.6rem; }
+#qa-doc-overlay .qa-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.5; }
+#qa-doc-overlay mark { background: #ffe28a; color: #1f2328; border-radius: 3px; }
+#qa-doc-overlay button { padding: 0.25rem 0.8rem; border-radius: 6px; border: 1px solid var(--border-color-primary);
+  background: var(--button-secondary-background-fill); cursor: pointer; }
 a.qa-cite { display: inline-block; padding: 0 0.3em; margin: 0 0.05em; border-radius: 4px; font-size: 0.85em; font-weight: 600;
   text-decoration: none !important; background: var(--color-accent-soft); color: var(--color-accent) !important; cursor: pointer; }
 a.qa-cite:hover, a.qa-cite:focus { background: var(--color-accent); color: white !important; }
 """
 
-# Runs once when the sources panel mounts: one document-level click handler for every
-# citation link, in the chat and in the panel. Links look like ``#cite-<turn>-<n>``
-# (Gradio's chatbot sanitizer keeps href and class but strips data-* attributes).
+# Runs when the sources panel mounts; installs (once per page) document-level click
+# handlers: ``#cite-<turn>-<n>`` links (in the chat and the panel) show that turn's
+# citation n; ``#doc-<id>-<start>-<end>`` links open the whole document in an overlay,
+# scrolled to the quote (fetched through the panel's ``open_document`` server function).
+# Plain hrefs because Gradio's chatbot sanitizer keeps href and class but strips data-*.
 CITE_JS = """
+if (typeof server !== 'undefined' && server) { window.__qaServer = server; }
 if (!window.__qaCiteHandler) {
   window.__qaCiteHandler = true;
+  window.qaCloseDocument = function () {
+    var o = document.getElementById('qa-doc-overlay');
+    if (o) { o.remove(); }
+  };
+  window.qaOpenDocument = function (docId, start, end) {
+    if (!window.__qaServer) { return; }
+    window.qaCloseDocument();
+    var o = document.createElement('div');
+    o.id = 'qa-doc-overlay';
+    o.setAttribute('role', 'dialog');
+    o.setAttribute('aria-modal', 'true');
+    o.innerHTML = '<div class="qa-doc-box"><div class="qa-doc-bar"><span>Document</span>' +
+      '<button type="button" class="qa-doc-close">Close</button></div><div class="qa-doc-body">Loading…</div></div>';
+    o.addEventListener('click', function (ev) {
+      if (ev.target === o || (ev.target.closest && ev.target.closest('.qa-doc-close'))) { window.qaCloseDocument(); }
+    });
+    document.body.appendChild(o);
+    o.querySelector('.qa-doc-close').focus();
+    window.__qaServer.open_document(docId, start, end).then(function (html) {
+      var body = o.querySelector('.qa-doc-body');
+      body.innerHTML = html;  // built server-side from html.escape()d text
+      var m = body.querySelector('mark');
+      if (m) { m.scrollIntoView({block: 'center'}); }
+    }, function (err) {
+      o.querySelector('.qa-doc-body').textContent = 'Could not open the document: ' + err;
+    });
+  };
+  document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') { window.qaCloseDocument(); } });
+  document.addEventListener('click', function (ev) {
+    var t = ev.target;
+    var a = t && t.closest ? t.closest('a[href^="#doc-"]') : null;
+    if (!a) { return; }
+    var m = /^#doc-([0-9A-Za-z_-]+)-(\\d+)-(\\d+)$/.exec(a.getAttribute('href') || '');
+    if (!m) { return; }
+    ev.preventDefault();
+    ev.stopPropagation();
+    window.qaOpenDocument(m[1], parseInt(m[2], 10), parseInt(m[3], 10));
+  }, true);
   window.qaShowCitation = function (turn, n) {
     var sections = document.querySelectorAll('.qa-sources-panel .qa-turn');
     var found = false;
@@ -399,6 +472,22 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         except QuestionError as e:
             raise gr.Error(str(e)) from None
 
+    def open_document(args: Any) -> str:
+        """Whole document with the quote highlighted, for the "open document" links (escaped HTML).
+
+        Called from the browser as ``server.open_document(docId, start, end)``; Gradio hands
+        a component server function its JS arguments as one list.
+        """
+        try:
+            doc_id, start, end = args
+            start, end = int(start), int(end)
+        except (TypeError, ValueError):
+            return '<p class="qa-muted">Bad document request.</p>'
+        doc = next((d for d in assistant.documents() if d.doc_id == str(doc_id)), None)
+        if doc is None:
+            return '<p class="qa-muted">This document is no longer in the index.</p>'
+        return render_document(doc, start, end)
+
     # ---------------------------------------------------------------- documents handlers
     def doc_lists() -> tuple[Any, ...]:
         docs = assistant.documents()
@@ -502,6 +591,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                             latex_delimiters=[],
                             sanitize_html=True,
                             feedback_options=None,
+                            buttons=["copy", "copy_all"],
                             elem_id="qa-chat",
                             placeholder="Ask a question about the indexed documents.",
                         )
@@ -533,6 +623,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                             show_label=True,
                             html_template="<style>" + CSS + "</style>${value}",
                             js_on_load=CITE_JS,
+                            server_functions=[open_document],
                             elem_id="qa-sources",
                             elem_classes=["qa-sources-panel"],
                             max_height=640,
@@ -585,6 +676,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             **private,
         )
         new.click(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)
+        chatbot.clear(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)  # the chatbot's own trash icon
         gr.api(ask, api_name="ask", concurrency_limit=4)
 
         list_outputs: list[Any] = [doc_filter] if read_only else [doc_filter, table, to_remove]

@@ -261,6 +261,15 @@ def test_browser_chat_citations_upload_and_xss(server: str, browser: Any, tmp_pa
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
 
+    # ... and the whole document opens scrolled to the same quote
+    card.locator("a.qa-open").click()
+    doc_mark = page.locator("#qa-doc-overlay #qa-doc-mark")
+    doc_mark.wait_for(state="visible", timeout=10_000)
+    assert doc_mark.inner_text() == mark.inner_text()
+    assert doc_mark.is_visible() and doc_mark.bounding_box() is not None
+    page.keyboard.press("Escape")
+    page.locator("#qa-doc-overlay").wait_for(state="detached", timeout=5_000)
+
     # 2. upload a small file, ask about it, get a cited answer
     note = tmp_path / "zorblax-notes.txt"
     note.write_text(
@@ -300,6 +309,15 @@ def test_browser_chat_citations_upload_and_xss(server: str, browser: Any, tmp_pa
     assert payload in card.inner_text()  # shown as text
     assert page.evaluate("window.__xss") is None
     assert page.locator("#qa-sources script").count() == 0
+    card.locator("a.qa-open").click()  # the whole document, title line with <img onerror> included
+    page.locator("#qa-doc-overlay #qa-doc-mark").wait_for(state="visible", timeout=10_000)
+    assert 'onerror="window.__xss=2"' in page.locator("#qa-doc-overlay").inner_text()
+    page.locator("#qa-doc-overlay .qa-doc-close").click()
+    page.locator("#qa-doc-overlay").wait_for(state="detached", timeout=5_000)
+    page.locator("#qa-filter input").first.click()  # the dropdown renders the titles as text too
+    page.get_by_role("option").first.wait_for(timeout=5_000)
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.__xss") is None
 
     # 4. markers of an older answer still open that answer's citation
     page.locator("#qa-chat [data-testid='bot']").nth(0).locator("a.qa-cite").first.click()
@@ -312,6 +330,14 @@ def test_browser_chat_citations_upload_and_xss(server: str, browser: Any, tmp_pa
     page.locator("#qa-new-chat").click()
     page.wait_for_function("document.querySelectorAll('#qa-chat [data-testid=\"bot\"]').length === 0", timeout=10_000)
     assert page.locator("#qa-sources .qa-turn").count() == 0
+
+    # 6. the document filter restricts the search: only the uploaded note is searched
+    page.locator("#qa-filter input").first.click()
+    page.get_by_role("option", name="Zorblax observatory notes").click()
+    page.keyboard.press("Escape")
+    _ask(page, COALE_Q, 0)
+    panel = page.locator("#qa-sources").text_content() or ""  # includes the collapsed passages
+    assert "zorblax-notes.txt" in panel and "lukashenko-maduro-newsmax.txt" not in panel
 
     assert page.evaluate("window.__xss") is None
     assert not external, f"the page fetched external resources: {external[:5]}"

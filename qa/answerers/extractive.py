@@ -25,6 +25,7 @@ from qa.answerers.features import (
     ANSWERABILITY_FEATURES,
     FEATURES,
     QuestionTerms,
+    answerability_features,
     coverage,
     idf_weights,
     question_type,
@@ -57,12 +58,39 @@ def sentence_df(snapshot: Snapshot) -> tuple[Counter[str], int]:
     if cached is None:
         df: Counter[str] = Counter()
         for i in range(len(snapshot.sentences)):
-            doc = snapshot.documents[int(snapshot.sentence_doc[i])]
-            s, e = snapshot.sentences[i]
-            df.update(set(content_stems(doc.text[int(s) : int(e)])))
+            df.update(sentence_stems(snapshot, i))
         cached = (df, len(snapshot.sentences))
         _DF_CACHE[snapshot] = cached
     return cached
+
+
+_STEMS_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, tuple[tuple[str, ...], frozenset[str]]]]" = weakref.WeakKeyDictionary()
+
+
+def _stems_entry(snapshot: Snapshot, sid: int) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Content stems of one stored sentence (in order, and as a set), memoised per snapshot."""
+    cache = _STEMS_CACHE.get(snapshot)
+    if cache is None:
+        cache = _STEMS_CACHE[snapshot] = {}
+    entry = cache.get(sid)
+    if entry is None:
+        if sid < 0:  # negative keys: document titles
+            text = snapshot.documents[-1 - sid].title
+        else:
+            doc = snapshot.documents[int(snapshot.sentence_doc[sid])]
+            s, e = snapshot.sentences[sid]
+            text = doc.text[int(s) : int(e)]
+        seq = tuple(content_stems(text))
+        entry = cache[sid] = (seq, frozenset(seq))
+    return entry
+
+
+def sentence_stems(snapshot: Snapshot, sid: int) -> frozenset[str]:
+    return _stems_entry(snapshot, sid)[1]
+
+
+def sentence_sequence(snapshot: Snapshot, sid: int) -> tuple[str, ...]:
+    return _stems_entry(snapshot, sid)[0]
 
 
 @dataclass
@@ -100,6 +128,19 @@ def _trim_span(text: str, start: int, end: int, terms: QuestionTerms, limit: int
     return s, e
 
 
+def _title_stems(snapshot: Snapshot, doc_idx: int) -> frozenset[str]:
+    return sentence_stems(snapshot, -1 - doc_idx)
+
+
+@dataclass
+class Analysis:
+    """Everything the answerer decides from; the training script learns from the same object."""
+
+    terms: QuestionTerms
+    candidates: list[Candidate]
+    answerability_features: np.ndarray | None
+
+
 class ExtractiveAnswerer:
     """Ranks candidate sentences from the retrieved passages with learned weights."""
 
@@ -110,6 +151,7 @@ class ExtractiveAnswerer:
         w = load_weights(str(weights_path or WEIGHTS_PATH))
         self.rank_w = np.array([w["ranker"]["weights"][f] for f in FEATURES])
         self.ans_w = np.array([w["answerability"]["weights"][f] for f in ANSWERABILITY_FEATURES])
+        self.default_threshold = float(w.get("default_threshold", 0.5))
 
     def terms(self, question: str, context: str, snapshot: Snapshot) -> QuestionTerms:
         df, n = sentence_df(snapshot)
@@ -117,14 +159,21 @@ class ExtractiveAnswerer:
         ctx = set(content_stems(context)) - set(stems)
         return QuestionTerms(stems=stems, weights=idf_weights(stems, df, n), context_stems=ctx)
 
-    def candidates(self, question: str, retrieval: Retrieval, terms: QuestionTerms) -> list[Candidate]:
+    def analyze(self, question: str, retrieval: Retrieval, context: str = "") -> Analysis:
         snap = retrieval.snapshot
+        terms = self.terms(question, context, snap)
         qtype = question_type(question)
         seen: set[int] = set()
-        out: list[Candidate] = []
+        cands: list[Candidate] = []
+        evidence: set[str] = set()
+        contexts: dict[int, frozenset[str]] = {}
         for rank, hit in enumerate(retrieval.hits):
             first, last = int(snap.chunks[hit.chunk, 2]), int(snap.chunks[hit.chunk, 3])
-            doc = snap.documents[int(snap.chunk_doc[hit.chunk])]
+            doc_idx = int(snap.chunk_doc[hit.chunk])
+            doc = snap.documents[doc_idx]
+            title_stems = _title_stems(snap, doc_idx)
+            for sid in range(first, last + 1):
+                evidence |= sentence_stems(snap, sid)
             ids = [i for i in range(first, last + 1) if i not in seen]
             if not ids:
                 continue
@@ -133,74 +182,58 @@ class ExtractiveAnswerer:
             for j, sid in enumerate(ids):
                 seen.add(sid)
                 s, e = int(snap.sentences[sid, 0]), int(snap.sentences[sid, 1])
-                prev_sid = sid - 1 if sid > 0 and snap.sentence_doc[sid - 1] == snap.sentence_doc[sid] else None
-                prev_text = ""
+                has_prev = sid > 0 and snap.sentence_doc[sid - 1] == doc_idx
                 cos_ctx = float(cos[j])
-                if prev_sid is not None:
-                    ps, pe = snap.sentences[prev_sid]
-                    prev_text = doc.text[int(ps) : int(pe)]
-                    ctx_vec = snap.sentence_vectors[prev_sid] + vecs[j]
+                ctx = title_stems
+                if has_prev:
+                    ctx = ctx | sentence_stems(snap, sid - 1)
+                    ctx_vec = snap.sentence_vectors[sid - 1] + vecs[j]
                     cos_ctx = float(ctx_vec @ retrieval.vector / (np.linalg.norm(ctx_vec) or 1.0))
+                contexts[sid] = ctx
                 feats = sentence_features(
-                    terms=terms, qtype=qtype, question=question, text=doc.text[s:e], prev_text=prev_text,
-                    title=doc.title, cos=float(cos[j]), cos_ctx=cos_ctx, passage_score=hit.score,
+                    terms=terms, qtype=qtype, question=question, text=doc.text[s:e], sequence=sentence_sequence(snap, sid),
+                    context_stems=ctx, cos=float(cos[j]), cos_ctx=cos_ctx, passage_score=hit.score,
                     passage_rank=rank, first_in_passage=sid == first,
                 )
-                out.append(Candidate(sid, hit.chunk, rank, feats))
-        for c in out:
+                cands.append(Candidate(sid, hit.chunk, rank, feats))
+        for c in cands:
             c.score = float(c.features @ self.rank_w)
-        out.sort(key=lambda c: -c.score)
-        return out
-
-    def answerability(self, candidates: list[Candidate], retrieval: Retrieval, terms: QuestionTerms, snapshot: Snapshot) -> float:
-        if not candidates:
-            return 0.0
-        idx = {f: i for i, f in enumerate(FEATURES)}
-        best = candidates[0]
-        second = candidates[1].score if len(candidates) > 1 else best.score - 1.0
-        evidence: set[str] = set()
-        for hit in retrieval.hits:
-            evidence |= set(content_stems(snapshot.chunk_text(hit.chunk)))
-        df, _ = sentence_df(snapshot)
-        corpus_cov = sum(w for s, w in terms.weights.items() if df.get(s, 0) > 0) / terms.total
-        missing = [w for s, w in terms.weights.items() if s not in evidence]
-        max_w = max(terms.weights.values(), default=1.0)
-        f = np.array(
-            [
-                1.0,
-                best.score,
-                best.score - second,
-                best.features[idx["cos"]],
-                best.features[idx["lex"]],
-                coverage(terms, evidence),
-                corpus_cov,
-                (max(missing) / max_w) if missing else 0.0,
-                best.features[idx["type_match"]],
-                retrieval.hits[0].score if retrieval.hits else 0.0,
-                max((h.dense for h in retrieval.hits), default=0.0),
-            ]
-        )
-        return _sigmoid(float(f @ self.ans_w))
+        cands.sort(key=lambda c: -c.score)
+        feats_a = None
+        if cands:
+            best = cands[0]
+            df, _ = sentence_df(snap)
+            feats_a = answerability_features(
+                terms=terms, best=best.features, best_score=best.score,
+                second_score=cands[1].score if len(cands) > 1 else best.score - 1.0,
+                best_context=sentence_stems(snap, best.sentence) | contexts[best.sentence], evidence=evidence,
+                corpus_df=df, top_passage=retrieval.hits[0].score, max_cos=max(h.dense for h in retrieval.hits),
+            )
+        return Analysis(terms, cands, feats_a)
 
     def answer(self, question: str, retrieval: Retrieval, *, context: str = "", threshold: float | None = None) -> Answer:
         snap = retrieval.snapshot
-        terms = self.terms(question, context, snap)
-        cands = self.candidates(question, retrieval, terms)
-        prob = self.answerability(cands, retrieval, terms, snap)
+        analysis = self.analyze(question, retrieval, context)
+        cands = analysis.candidates
+        prob = _sigmoid(float(analysis.answerability_features @ self.ans_w)) if analysis.answerability_features is not None else 0.0
         passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
-        threshold = self.settings.abstain_threshold if threshold is None else threshold
+        if threshold is None:
+            threshold = self.default_threshold if self.settings.abstain_threshold is None else self.settings.abstain_threshold
         if not cands or prob < threshold:
-            return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=prob)
+            return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=round(prob, 4))
         best = cands[0]
         doc = snap.documents[int(snap.sentence_doc[best.sentence])]
-        s, e = _trim_span(doc.text, int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1]), terms, self.settings.max_answer_chars - 5)
+        s, e = _trim_span(
+            doc.text, int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1]), analysis.terms,
+            self.settings.max_answer_chars - 5,
+        )
         cs, ce = int(snap.chunks[best.chunk, 0]), int(snap.chunks[best.chunk, 1])
         citation = Citation(
             n=1, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
             start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(_sigmoid(best.score), 4),
         )
         text = " ".join(doc.text[s:e].split())
-        return Answer(None, question, f"{text} [1]", False, [citation], passages, self.name, answerability=prob)
+        return Answer(None, question, f"{text} [1]", False, [citation], passages, self.name, answerability=round(prob, 4))
 
     @staticmethod
     def _passage(snap: Snapshot, chunk: int, score: float) -> Passage:

@@ -86,13 +86,51 @@ def type_match(qtype: str, sentence: str, question: str) -> float:
 
 @dataclass
 class QuestionTerms:
-    stems: list[str]
+    stems: list[str]  # in question order
     weights: dict[str, float]  # idf weight per distinct stem
     context_stems: set[str]  # from the conversation history (follow-ups)
 
     @property
     def total(self) -> float:
         return sum(self.weights.values()) or 1.0
+
+    @property
+    def bigrams(self) -> set[tuple[str, str]]:
+        return set(zip(self.stems, self.stems[1:]))
+
+
+def bigram_overlap(terms: QuestionTerms, sequence: tuple[str, ...]) -> float:
+    """Share of the question's word pairs that the sentence repeats in order: paraphrase vs shared topic."""
+    wanted = terms.bigrams
+    if not wanted:
+        return 0.0
+    return len(wanted & set(zip(sequence, sequence[1:]))) / len(wanted)
+
+
+def window_density(terms: QuestionTerms, sequence: tuple[str, ...]) -> float:
+    """How tightly the matched question words cluster: the answer usually sits right beside them."""
+    wanted = set(terms.weights)
+    positions = [i for i, s in enumerate(sequence) if s in wanted]
+    if len(positions) < 2:
+        return 0.0
+    matched = len({sequence[i] for i in positions})
+    best = len(sequence)
+    # Smallest window holding every distinct matched word (two pointers).
+    need: dict[str, int] = {}
+    have = 0
+    lo = 0
+    for hi in positions:
+        need[sequence[hi]] = need.get(sequence[hi], 0) + 1
+        if need[sequence[hi]] == 1:
+            have += 1
+        while have == matched:
+            start = positions[lo]
+            best = min(best, hi - start + 1)
+            need[sequence[start]] -= 1
+            if need[sequence[start]] == 0:
+                have -= 1
+            lo += 1
+    return matched / best
 
 
 def idf_weights(stems: list[str], df: Counter[str], n_docs: int) -> dict[str, float]:
@@ -119,6 +157,8 @@ FEATURES = (
     "first_in_passage",
     "history_lex",
     "length",
+    "bigram",
+    "window",
 )
 
 
@@ -128,16 +168,17 @@ def sentence_features(
     qtype: str,
     question: str,
     text: str,
-    prev_text: str,
-    title: str,
+    sequence: tuple[str, ...],
+    context_stems: frozenset[str],
     cos: float,
     cos_ctx: float,
     passage_score: float,
     passage_rank: int,
     first_in_passage: bool,
 ) -> np.ndarray:
-    stems = set(content_stems(text))
-    ctx = stems | set(content_stems(prev_text)) | set(content_stems(title))
+    """``sequence``: the sentence's content stems in order; ``context_stems``: previous sentence and title."""
+    stems = frozenset(sequence)
+    ctx = stems | context_stems
     lex = coverage(terms, stems)
     lex_ctx = coverage(terms, ctx)
     qset = set(terms.weights)
@@ -161,6 +202,8 @@ def sentence_features(
             1.0 if first_in_passage else 0.0,
             history_lex,
             min(len(text), 600) / 600.0,
+            bigram_overlap(terms, sequence),
+            window_density(terms, sequence),
         ],
         dtype=np.float64,
     )
@@ -172,10 +215,50 @@ ANSWERABILITY_FEATURES = (
     "margin",
     "best_cos",
     "best_lex",
+    "best_lex_ctx",
     "evidence_coverage",
     "corpus_coverage",
     "missing_rare",
+    "missing_rare_best",
     "type_match",
     "top_passage",
     "max_cos_any",
 )
+
+
+def answerability_features(
+    *,
+    terms: QuestionTerms,
+    best: np.ndarray,
+    best_score: float,
+    second_score: float,
+    best_context: frozenset[str],
+    evidence: set[str],
+    corpus_df: Counter[str],
+    top_passage: float,
+    max_cos: float,
+) -> np.ndarray:
+    """Does the retrieved evidence answer the question? Mostly: are the question's rare words there."""
+    idx = {f: i for i, f in enumerate(FEATURES)}
+    max_w = max(terms.weights.values(), default=1.0) or 1.0
+    missing = [w for s, w in terms.weights.items() if s not in evidence]
+    missing_best = [w for s, w in terms.weights.items() if s not in best_context]
+    corpus_cov = sum(w for s, w in terms.weights.items() if corpus_df.get(s, 0) > 0) / terms.total
+    return np.array(
+        [
+            1.0,
+            best_score,
+            best_score - second_score,
+            best[idx["cos"]],
+            best[idx["lex"]],
+            best[idx["lex_ctx"]],
+            coverage(terms, evidence),
+            corpus_cov,
+            (max(missing) / max_w) if missing else 0.0,
+            (max(missing_best) / max_w) if missing_best else 0.0,
+            best[idx["type_match"]],
+            top_passage,
+            max_cos,
+        ],
+        dtype=np.float64,
+    )

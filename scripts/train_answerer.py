@@ -1,0 +1,256 @@
+"""Learn the extractive answerer's weights from the public SQuAD 2.0 sample.
+
+Reproduces ``qa/answerers/weights.json``:
+
+    python scripts/train_answerer.py [--squad eval/squad2-computational-complexity.json] [--out qa/answerers/weights.json]
+
+Two linear models over the features in ``qa/answerers/features.py``:
+
+* ranker: pairwise logistic regression, "this sentence holds the answer" vs "that one
+  does not", over the candidates that retrieval gives for each answerable question;
+* answerability: logistic regression, answerable vs unanswerable (SQuAD 2.0's
+  ``is_impossible``), over features of the best candidate and the evidence.
+
+Quality is reported on held-out folds grouped by paragraph (questions about the same
+paragraph never sit on both sides). The shipped weights are then fitted on all of it.
+The default abstention threshold is the highest one whose held-out answer accuracy
+stays at or above ``--min-accuracy``. Nothing here sees the seed evaluation set.
+Writes plain JSON (no pickle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from sklearn.model_selection import GroupKFold  # noqa: E402
+
+from qa import Assistant  # noqa: E402
+from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  # noqa: E402
+from qa.answerers.features import ANSWERABILITY_FEATURES, FEATURES  # noqa: E402
+from qa.chain import condense, normalize_history  # noqa: E402
+from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
+from qa.retrieval import Retrieval, search  # noqa: E402
+
+
+@dataclass
+class Example:
+    item: GoldItem
+    retrieval: Retrieval
+    group: str
+    context: str = ""
+    dataset: str = ""
+
+
+def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, group_by: str) -> list[Example]:
+    """Retrieve exactly as the chain does (follow-ups condensed with their history)."""
+    snap, s = assistant.snapshot(), assistant.settings
+    out = []
+    for it in gold:
+        query, context = condense(it.question, normalize_history(it.history))
+        r = search(snap, assistant.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+        group = f"{dataset}:{it.source}:{it.paragraph}" if group_by == "paragraph" else f"{dataset}:{it.source}"
+        out.append(Example(it, r, group, context, dataset))
+    return out
+
+
+def sentence_text(retrieval: Retrieval, sid: int) -> str:
+    snap = retrieval.snapshot
+    doc = snap.documents[int(snap.sentence_doc[sid])]
+    return doc.text[int(snap.sentences[sid, 0]) : int(snap.sentences[sid, 1])]
+
+
+def labels(ex: Example, sids: list[int]) -> np.ndarray:
+    golds = [normalize_answer(a) for a in ex.item.answers]
+    return np.array([any(g and g in normalize_answer(sentence_text(ex.retrieval, s)) for g in golds) for s in sids], dtype=bool)
+
+
+def answerer_with(base: ExtractiveAnswerer, rank_w: np.ndarray, ans_w: np.ndarray | None = None) -> ExtractiveAnswerer:
+    a = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
+    a.settings = base.settings
+    a.rank_w = rank_w
+    a.ans_w = ans_w if ans_w is not None else base.ans_w
+    return a
+
+
+def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) -> np.ndarray:
+    """Listwise: maximise the softmax probability of the answer-bearing sentences per question.
+
+    Pairwise training drowns in easy negatives; what matters is the top-1 pick, which is
+    what a per-question softmax optimises. L2 strength ``1/c``; the bias has no effect.
+    """
+    from scipy.optimize import minimize
+
+    groups = []
+    for ex in examples:
+        if not ex.item.answerable:
+            continue
+        cands = answerer.analyze(ex.item.question, ex.retrieval, ex.context).candidates
+        y = labels(ex, [k.sentence for k in cands])
+        if y.any() and not y.all():
+            groups.append((np.stack([k.features for k in cands]), y))
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.0, np.zeros_like(w)
+        for X, y in groups:
+            z = X @ w
+            z = z - z.max()
+            p = np.exp(z)
+            p /= p.sum()
+            pos = p[y].sum()
+            total -= np.log(pos + 1e-12)
+            # d/dw -log(sum_pos p) = E_p[x] - E_{p|pos}[x]
+            grad += p @ X - (p[y] @ X[y]) / (pos + 1e-12)
+        total += 0.5 / c * float(w[1:] @ w[1:])
+        grad[1:] += w[1:] / c
+        return total, grad
+
+    w0 = answerer.rank_w.copy()
+    result = minimize(loss, w0, jac=True, method="L-BFGS-B")
+    w = result.x
+    w[0] = 0.0
+    return w
+
+
+def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, answerable labels, and whether the top sentence holds a gold answer."""
+    feats, answerable, top_ok = [], [], []
+    for ex in examples:
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
+        f = an.answerability_features
+        feats.append(f if f is not None else np.zeros(len(ANSWERABILITY_FEATURES)))
+        answerable.append(ex.item.answerable)
+        top_ok.append(bool(an.candidates) and ex.item.answerable and bool(labels(ex, [an.candidates[0].sentence])[0]))
+    return np.array(feats), np.array(answerable), np.array(top_ok)
+
+
+def fit_answerability(X: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
+    """Standardise for the solver, then fold the scaling back so the JSON weights apply to raw features."""
+    mu, sigma = X[:, 1:].mean(0), X[:, 1:].std(0) + 1e-9
+    Z = (X[:, 1:] - mu) / sigma
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit(Z, y)
+    w = model.coef_[0] / sigma
+    b = model.intercept_[0] - float((model.coef_[0] * mu / sigma).sum())
+    return np.r_[b, w]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--squad", type=Path, default=REPO / "eval" / "squad2-computational-complexity.json")
+    p.add_argument("--gold", action="append", default=[], metavar="JSONL:DOCS",
+                   help="Extra training set: a gold JSONL and the folder of its documents (repeatable).")
+    p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--c-rank", type=float, default=1.0)
+    p.add_argument("--c-ans", type=float, default=1.0)
+    p.add_argument("--min-accuracy", type=float, default=0.75, help="Held-out answer accuracy the default threshold must keep.")
+    p.add_argument("--max-drop", type=float, default=0.05, help="Accuracy the threshold may cost when --min-accuracy is out of reach.")
+    args = p.parse_args()
+    started = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gold, folder = squad_to_gold(args.squad, Path(tmp) / "docs")
+        squad_index = Assistant.open(Path(tmp) / "idx")
+        squad_index.add([folder])
+        examples = build_examples(squad_index, gold, "squad", "paragraph")
+        for i, spec in enumerate(args.gold):
+            jsonl, docs = spec.split(":", 1)
+            extra = Assistant.open(Path(tmp) / f"idx{i}")
+            extra.add([docs])
+            examples += build_examples(extra, load_gold(jsonl), f"gold{i}", "document")
+        s = squad_index.settings
+        print(f"{len(examples)} questions: " + ", ".join(f"{d} {sum(e.dataset == d for e in examples)}" for d in dict.fromkeys(e.dataset for e in examples)), file=sys.stderr)
+        base = ExtractiveAnswerer(s)
+        groups = np.array([e.group for e in examples])
+        hand = base.rank_w.copy()
+
+        # ---- held-out evaluation, grouped by paragraph
+        oof_prob = np.zeros(len(examples))
+        oof_top_ok = np.zeros(len(examples), dtype=bool)
+        hand_top_ok = np.zeros(len(examples), dtype=bool)
+        answerable = np.array([e.item.answerable for e in examples])
+        for fold, (tr, te) in enumerate(GroupKFold(n_splits=args.folds).split(examples, groups=groups)):
+            train = [examples[i] for i in tr]
+            test = [examples[i] for i in te]
+            rank_w = fit_ranker(base, train, args.c_rank)
+            a = answerer_with(base, rank_w)
+            Xtr, ytr, _ = answerability_matrix(a, train)
+            ans_w = fit_answerability(Xtr, ytr, args.c_ans)
+            Xte, _, top_ok = answerability_matrix(a, test)
+            oof_prob[te] = [_sigmoid(float(x @ ans_w)) for x in Xte]
+            oof_top_ok[te] = top_ok
+            _, _, hand_ok = answerability_matrix(answerer_with(base, hand), test)
+            hand_top_ok[te] = hand_ok
+            print(f"fold {fold + 1}/{args.folds} done", file=sys.stderr)
+
+        auroc = float(roc_auc_score(answerable, oof_prob))
+        top1 = float(oof_top_ok[answerable].mean())
+        hand_top1 = float(hand_top_ok[answerable].mean())
+        datasets = np.array([e.dataset for e in examples])
+        per_dataset = {}
+        for d in dict.fromkeys(datasets):
+            m = datasets == d
+            per_dataset[d] = {
+                "questions": int(m.sum()),
+                "answerability_auroc": round(float(roc_auc_score(answerable[m], oof_prob[m])), 4) if len(set(answerable[m])) > 1 else None,
+                "top1_sentence_accuracy": round(float(oof_top_ok[m & answerable].sum() / max((m & answerable).sum(), 1)), 4),
+            }
+        sweep = []
+        for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
+            keep = oof_prob >= t
+            acc = float((oof_top_ok & keep)[answerable].mean())
+            abst = float((~keep)[~answerable].mean())
+            sweep.append((float(t), acc, abst))
+        # Abstain as much as possible while accuracy stays >= --min-accuracy; if even t=0
+        # is below it, give up at most --max-drop of the accuracy answering everything has.
+        floor = args.min_accuracy if sweep[0][1] >= args.min_accuracy else sweep[0][1] - args.max_drop
+        ok = [row for row in sweep if row[1] >= floor]
+        threshold, acc_at, abst_at = max(ok, key=lambda r: (r[2], r[0]))
+
+        # ---- final fit on everything
+        rank_w = fit_ranker(base, examples, args.c_rank)
+        a = answerer_with(base, rank_w)
+        X, y, _ = answerability_matrix(a, examples)
+        ans_w = fit_answerability(X, y, args.c_ans)
+
+    out = {
+        "about": "Learned by scripts/train_answerer.py from the SQuAD 2.0 sample; do not edit by hand.",
+        "trained_on": [str(args.squad.relative_to(REPO) if args.squad.is_relative_to(REPO) else args.squad), *args.gold],
+        "trained": time.strftime("%Y-%m-%d"),
+        "held_out": {
+            "folds": args.folds,
+            "grouped_by": "paragraph",
+            "answerability_auroc": round(auroc, 4),
+            "top1_sentence_accuracy": round(top1, 4),
+            "top1_sentence_accuracy_previous_weights": round(hand_top1, 4),
+            "per_dataset": per_dataset,
+            "default_threshold_accuracy": round(acc_at, 4),
+            "default_threshold_abstention": round(abst_at, 4),
+            "default_threshold_rule": f"max abstention with accuracy >= {floor:.4f}",
+        },
+        "default_threshold": threshold,
+        "ranker": {"weights": {f: round(float(w), 6) for f, w in zip(FEATURES, rank_w)}},
+        "answerability": {"weights": {f: round(float(w), 6) for f, w in zip(ANSWERABILITY_FEATURES, ans_w)}},
+    }
+    args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(out["held_out"], indent=1))
+    print(f"default threshold {threshold} -> {args.out} ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
