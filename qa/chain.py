@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from qa.answer import Answer
 from qa.answerers.extractive import ExtractiveAnswerer
@@ -79,17 +79,23 @@ def condense(question: str, history: list[Turn]) -> tuple[str, str]:
 def build_chain(
     snapshot: Callable[[], Snapshot], embedder: Embedder, settings: Settings, answerer: Any | None = None
 ) -> Runnable[dict[str, Any], Answer]:
-    answerer = answerer or ExtractiveAnswerer(settings)
+    answerer = answerer or ExtractiveAnswerer(settings, embedder=embedder)
 
-    def _condense(inputs: dict[str, Any]) -> dict[str, str]:
+    # Each step returns the dict with one more key; plain lambdas, not RunnablePassthrough.assign,
+    # which would start a thread pool per step and cost more than the steps themselves.
+    def _start(inputs: dict[str, Any]) -> dict[str, Any]:
+        return {**inputs, "t0": time.perf_counter()}
+
+    def _condense(inputs: dict[str, Any]) -> dict[str, Any]:
         query, context = condense(inputs["question"], normalize_history(inputs.get("history")))
-        return {"query": query, "context": context}
+        return {**inputs, "condensed": {"query": query, "context": context}}
 
-    def _retrieve(inputs: dict[str, Any]) -> Any:
-        return search(
+    def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
+        retrieval = search(
             snapshot(), embedder, inputs["condensed"]["query"], k=settings.top_k, candidate_k=settings.candidate_k,
             rrf_k=settings.rrf_k, threads=settings.query_threads, documents=inputs.get("documents"),
         )
+        return {**inputs, "retrieval": retrieval}
 
     def _answer(inputs: dict[str, Any]) -> Answer:
         answer = answerer.answer(inputs["question"], inputs["retrieval"], context=inputs["condensed"]["context"])
@@ -98,8 +104,8 @@ def build_chain(
         return answer
 
     return (
-        RunnablePassthrough.assign(t0=RunnableLambda(lambda _: time.perf_counter()))
-        | RunnablePassthrough.assign(condensed=RunnableLambda(_condense))
-        | RunnablePassthrough.assign(retrieval=RunnableLambda(_retrieve))
-        | RunnableLambda(_answer)
+        RunnableLambda(_start, name="start")
+        | RunnableLambda(_condense, name="condense")
+        | RunnableLambda(_retrieve, name="retrieve")
+        | RunnableLambda(_answer, name="answer")
     ).with_config(run_name="qa")

@@ -127,6 +127,20 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+    def word_vectors(self, words: Sequence[str], *, threads: int = 1) -> np.ndarray:
+        """Vectors of single words, memoised: soft word matching needs the same few words again and again."""
+        cache = self.__dict__.setdefault("_word_cache", {})
+        missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            if len(cache) > 200_000:
+                cache.clear()
+            for w, v in zip(missing, self.encode(missing, threads=threads, batch_size=128)):
+                cache[w] = v
+        if not words:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([cache[w] for w in words])
+
+
 _CACHE: dict[str, Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 

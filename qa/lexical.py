@@ -43,6 +43,11 @@ def content_stems(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
 
 
+def content_words(text: str) -> list[str]:
+    """The folded words behind :func:`content_stems`, for matching by meaning rather than form."""
+    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
 def bm25_tokens(texts: list[str]) -> list[list[str]]:
     """Token lists for bm25s; a text with no content words gets a placeholder so ids stay aligned."""
     return [content_stems(t) or ["\u2205"] for t in texts]

@@ -23,18 +23,16 @@ import re
 import shutil
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.settings import ABSTAIN_MESSAGE, REPO_ROOT, Settings, load_settings  # sets GRADIO_ANALYTICS_ENABLED first
+import gradio as gr
 
-import gradio as gr  # noqa: E402  (after qa.settings on purpose)
-
-from qa.answer import MARKER_RE, Answer, Citation, Passage  # noqa: E402
-from qa.assistant import Assistant, QuestionError  # noqa: E402
-from qa.store import DocumentRecord, IndexNotFoundError  # noqa: E402
+from qa.answer import MARKER_RE, Answer, Citation, Passage
+from qa.assistant import Assistant, QuestionError
+from qa.settings import ABSTAIN_MESSAGE, REPO_ROOT, Settings, load_settings
+from qa.store import DocumentRecord, IndexNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +127,7 @@ def _citation_card(turn: int, c: Citation, doc: DocumentRecord | None) -> str:
     if text is not None and 0 <= c.start <= c.end <= len(text) and text[c.start : c.end] == c.quote:
         lo, hi = min(c.chunk_start, c.start), max(c.chunk_end, c.end)
         lo, hi = max(lo, 0), min(hi, len(text))
-        body = f"{h(text[lo:c.start])}<mark>{h(text[c.start:c.end])}</mark>{h(text[c.end:hi])}"
+        body = f"{h(text[lo : c.start])}<mark>{h(text[c.start : c.end])}</mark>{h(text[c.end : hi])}"
         if lo > 0:
             body = "… " + body
         if hi < len(text):
@@ -160,7 +158,10 @@ def _passage_item(p: Passage, doc: DocumentRecord | None) -> str:
 
 def _turn_section(turn: int, question: str, answer: Answer | None, docs: dict[str, DocumentRecord], active: bool) -> str:
     cls = "qa-turn qa-active" if active else "qa-turn"
-    parts = [f'<section class="{cls}" data-turn="{turn}" id="qa-turn-{turn}">', f'<div class="qa-q">Sources for <q>{h(question)}</q></div>']
+    parts = [
+        f'<section class="{cls}" data-turn="{turn}" id="qa-turn-{turn}">',
+        f'<div class="qa-q">Sources for <q>{h(question)}</q></div>',
+    ]
     if answer is None:
         parts.append('<p class="qa-muted">Searching the documents…</p>')
     else:
@@ -372,7 +373,10 @@ if (!window.__qaCiteHandler) {
 }
 """
 
-THEME_FONTS = dict(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"], font_mono=["ui-monospace", "Menlo", "monospace"])
+THEME_FONTS = {
+    "font": ["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+    "font_mono": ["ui-monospace", "Menlo", "monospace"],
+}
 
 
 def _doc_label(d: DocumentRecord) -> str:
@@ -403,10 +407,13 @@ def _doc_rows(assistant: Assistant) -> list[list[Any]]:
 
 
 def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: float | None = None) -> gr.Blocks:
-    """The whole app as a :class:`gr.Blocks`; launch it with :func:`serve` (which adds theme and CSS)."""
+    """The whole app as a :class:`gr.Blocks` (CSS and JS included); start it with :func:`serve`.
+
+    ``max_upload_mb`` defaults to ``settings.max_file_mb``; with ``read_only`` there is no
+    Documents tab and no upload/remove handler at all.
+    """
     settings = assistant.settings
     limit_mb = float(max_upload_mb if max_upload_mb is not None else settings.max_file_mb)
-    upload_root = Path(tempfile.mkdtemp(prefix="qa-uploads-"))
     write_lock = threading.Lock()  # one index write at a time from this UI (the store lock covers other processes)
     seed_present = any(Path(d.source.removeprefix("upload:")).name == SEED_ARTICLE for d in assistant.documents())
 
@@ -448,7 +455,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             gr.Warning(str(e))
             yield render_chat(turns), render_sources(turns, docs), turns, message
             return
-        except Exception as e:  # noqa: BLE001 - show the user something useful, keep the session alive
+        except Exception as e:
             log.exception("answering failed")
             gr.Warning(f"Sorry, answering failed: {e}")
             yield render_chat(turns), render_sources(turns, docs), turns, message
@@ -501,8 +508,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         if not files:
             return ("No files received.", *doc_lists(), None)
         errors: list[str] = []
-        batch = upload_root / uuid.uuid4().hex
-        batch.mkdir(parents=True)
+        batch = Path(tempfile.mkdtemp(prefix="qa-upload-"))  # private (0700); removed once indexed
         paths: list[str] = []
         sources: dict[str, str] = {}
         names: dict[str, str] = {}
@@ -539,7 +545,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             try:
                 with write_lock:
                     report = assistant.add(paths, sources=sources, progress=on_progress)
-            except Exception as e:  # noqa: BLE001 - a failed write leaves the index as it was
+            except Exception as e:
                 log.exception("indexing uploads failed")
                 errors.append(f"indexing failed: {e}")
             finally:
@@ -554,16 +560,16 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         lines: list[str] = []
         if report is not None:
             for src in report.added:
-                lines.append(f"✅ indexed **{md_text(src.removeprefix('upload:'))}**")
+                lines.append(f"✓ indexed **{md_text(src.removeprefix('upload:'))}**")
             for src in report.updated:
-                lines.append(f"✅ updated **{md_text(src.removeprefix('upload:'))}**")
+                lines.append(f"✓ updated **{md_text(src.removeprefix('upload:'))}**")
             for src in report.unchanged:
-                lines.append(f"➖ **{md_text(src.removeprefix('upload:'))}** is already indexed (unchanged)")
+                lines.append(f"– **{md_text(src.removeprefix('upload:'))}** is already indexed (unchanged)")
             for path, reason in report.skipped:
                 errors.append(f"{names.get(path, Path(path).name)}: {reason}")
             if report.documents:
                 lines.append(f"{report.chunks} chunks in {report.seconds:.1f} s.")
-        lines.extend(f"❌ {md_text(e)}" for e in errors)
+        lines.extend(f"✗ {md_text(e)}" for e in errors)
         return ("\n\n".join(lines) or "Nothing to do.", *doc_lists(), None)
 
     def remove_docs(selected: list[str] | None) -> tuple[Any, ...]:
@@ -582,54 +588,53 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         turns_state = gr.State([])
         gr.Markdown("## Ask your documents\nAnswers quote the documents exactly; click a marker like **[1]** to see the source.")
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=360):
-                        chatbot = gr.Chatbot(
-                            label="Conversation",
-                            height=520,
-                            latex_delimiters=[],
-                            sanitize_html=True,
-                            feedback_options=None,
-                            buttons=["copy", "copy_all"],
-                            elem_id="qa-chat",
-                            placeholder="Ask a question about the indexed documents.",
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=360):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=520,
+                        latex_delimiters=[],
+                        sanitize_html=True,
+                        feedback_options=None,
+                        buttons=["copy", "copy_all"],
+                        elem_id="qa-chat",
+                        placeholder="Ask a question about the indexed documents.",
+                    )
+                    with gr.Row():
+                        msg = gr.Textbox(
+                            placeholder="Ask a question…",
+                            show_label=False,
+                            scale=5,
+                            autofocus=True,
+                            max_length=settings.max_question_chars,
+                            elem_id="qa-question",
                         )
-                        with gr.Row():
-                            msg = gr.Textbox(
-                                placeholder="Ask a question…",
-                                show_label=False,
-                                scale=5,
-                                autofocus=True,
-                                max_length=settings.max_question_chars,
-                                elem_id="qa-question",
-                            )
-                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
-                        with gr.Row():
-                            new = gr.Button("New chat", size="sm", elem_id="qa-new-chat")
-                        doc_filter = gr.Dropdown(
-                            choices=_doc_choices(assistant.documents()),
-                            value=[],
-                            multiselect=True,
-                            label="Search only these documents (leave empty to search all)",
-                            elem_id="qa-filter",
-                        )
-                        if seed_present:
-                            gr.Examples(examples=[[q] for q in EXAMPLE_QUESTIONS], inputs=[msg], label="Example questions")
-                    with gr.Column(scale=2, min_width=320):
-                        sources = gr.HTML(
-                            render_sources([], []),
-                            label="Sources",
-                            show_label=True,
-                            html_template="<style>" + CSS + "</style>${value}",
-                            js_on_load=CITE_JS,
-                            server_functions=[open_document],
-                            elem_id="qa-sources",
-                            elem_classes=["qa-sources-panel"],
-                            max_height=640,
-                            container=True,
-                            padding=True,
-                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
+                    with gr.Row():
+                        new = gr.Button("New chat", size="sm", elem_id="qa-new-chat")
+                    doc_filter = gr.Dropdown(
+                        choices=_doc_choices(assistant.documents()),
+                        value=[],
+                        multiselect=True,
+                        label="Search only these documents (leave empty to search all)",
+                        elem_id="qa-filter",
+                    )
+                    if seed_present:
+                        gr.Examples(examples=[[q] for q in EXAMPLE_QUESTIONS], inputs=[msg], label="Example questions")
+                with gr.Column(scale=2, min_width=320):
+                    sources = gr.HTML(
+                        render_sources([], []),
+                        label="Sources",
+                        show_label=True,
+                        html_template="<style>" + CSS + "</style>${value}",
+                        js_on_load=CITE_JS,
+                        server_functions=[open_document],
+                        elem_id="qa-sources",
+                        elem_classes=["qa-sources-panel"],
+                        max_height=640,
+                        container=True,
+                        padding=True,
+                    )
             if not read_only:
                 with gr.Tab("Documents", id="documents") as docs_tab:
                     gr.Markdown(
@@ -649,6 +654,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                         datatype="str",
                         interactive=False,
                         wrap=True,
+                        column_widths=["38%", "24%", "7%", "8%", "11%", "12%"],
                         label="Indexed documents",
                         elem_id="qa-doc-table",
                     )
@@ -702,7 +708,6 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             )
 
     demo.qa_max_upload_mb = limit_mb  # type: ignore[attr-defined]  # read by serve()
-    demo.qa_upload_root = upload_root  # type: ignore[attr-defined]
     return demo
 
 
@@ -743,7 +748,7 @@ def warm_up(assistant: Assistant) -> None:
         assistant.embedder.encode(["warm up"])
         if assistant.documents():
             assistant.ask("warm up")
-    except Exception:  # noqa: BLE001 - warming is an optimisation only
+    except Exception:
         log.exception("warm-up failed")
 
 

@@ -8,8 +8,11 @@ Two linear models over the features in ``qa/answerers/features.py``:
 
 * ranker: pairwise logistic regression, "this sentence holds the answer" vs "that one
   does not", over the candidates that retrieval gives for each answerable question;
-* answerability: logistic regression, answerable vs unanswerable (SQuAD 2.0's
-  ``is_impossible``), over features of the best candidate and the evidence.
+* answerability: logistic regression over features of the best candidate and the
+  evidence, trained on answerable vs unanswerable (``--label answerable``, default) or on
+  "the sentence we would answer with holds a gold answer" (``--label correct``: abstain
+  when the answer would be wrong for either reason). Reported both as AUROC against the
+  answerable/unanswerable split and against answer correctness.
 
 Quality is reported on held-out folds grouped by paragraph (questions about the same
 paragraph never sit on both sides). The shipped weights are then fitted on all of it.
@@ -82,6 +85,8 @@ def labels(ex: Example, sids: list[int]) -> np.ndarray:
 def answerer_with(base: ExtractiveAnswerer, rank_w: np.ndarray, ans_w: np.ndarray | None = None) -> ExtractiveAnswerer:
     a = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
     a.settings = base.settings
+    a.embedder = base.embedder
+    a.default_threshold = base.default_threshold
     a.rank_w = rank_w
     a.ans_w = ans_w if ans_w is not None else base.ans_w
     return a
@@ -155,6 +160,7 @@ def main() -> None:
     p.add_argument("--gold", action="append", default=[], metavar="JSONL:DOCS",
                    help="Extra training set: a gold JSONL and the folder of its documents (repeatable).")
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    p.add_argument("--label", choices=("answerable", "correct"), default="answerable", help="What answerability is trained to predict.")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--c-rank", type=float, default=1.0)
     p.add_argument("--c-ans", type=float, default=1.0)
@@ -175,7 +181,7 @@ def main() -> None:
             examples += build_examples(extra, load_gold(jsonl), f"gold{i}", "document")
         s = squad_index.settings
         print(f"{len(examples)} questions: " + ", ".join(f"{d} {sum(e.dataset == d for e in examples)}" for d in dict.fromkeys(e.dataset for e in examples)), file=sys.stderr)
-        base = ExtractiveAnswerer(s)
+        base = ExtractiveAnswerer(s, embedder=squad_index.embedder)
         groups = np.array([e.group for e in examples])
         hand = base.rank_w.copy()
 
@@ -189,8 +195,8 @@ def main() -> None:
             test = [examples[i] for i in te]
             rank_w = fit_ranker(base, train, args.c_rank)
             a = answerer_with(base, rank_w)
-            Xtr, ytr, _ = answerability_matrix(a, train)
-            ans_w = fit_answerability(Xtr, ytr, args.c_ans)
+            Xtr, ans_tr, ok_tr = answerability_matrix(a, train)
+            ans_w = fit_answerability(Xtr, ok_tr if args.label == "correct" else ans_tr, args.c_ans)
             Xte, _, top_ok = answerability_matrix(a, test)
             oof_prob[te] = [_sigmoid(float(x @ ans_w)) for x in Xte]
             oof_top_ok[te] = top_ok
@@ -199,6 +205,7 @@ def main() -> None:
             print(f"fold {fold + 1}/{args.folds} done", file=sys.stderr)
 
         auroc = float(roc_auc_score(answerable, oof_prob))
+        auroc_correct = float(roc_auc_score(oof_top_ok, oof_prob))
         top1 = float(oof_top_ok[answerable].mean())
         hand_top1 = float(hand_top_ok[answerable].mean())
         datasets = np.array([e.dataset for e in examples])
@@ -225,8 +232,8 @@ def main() -> None:
         # ---- final fit on everything
         rank_w = fit_ranker(base, examples, args.c_rank)
         a = answerer_with(base, rank_w)
-        X, y, _ = answerability_matrix(a, examples)
-        ans_w = fit_answerability(X, y, args.c_ans)
+        X, ans_all, ok_all = answerability_matrix(a, examples)
+        ans_w = fit_answerability(X, ok_all if args.label == "correct" else ans_all, args.c_ans)
 
     out = {
         "about": "Learned by scripts/train_answerer.py from the SQuAD 2.0 sample; do not edit by hand.",
@@ -236,6 +243,7 @@ def main() -> None:
             "folds": args.folds,
             "grouped_by": "paragraph",
             "answerability_auroc": round(auroc, 4),
+            "answer_correct_auroc": round(auroc_correct, 4),
             "top1_sentence_accuracy": round(top1, 4),
             "top1_sentence_accuracy_previous_weights": round(hand_top1, 4),
             "per_dataset": per_dataset,
@@ -244,6 +252,7 @@ def main() -> None:
             "default_threshold_rule": f"max abstention with accuracy >= {floor:.4f}",
         },
         "default_threshold": threshold,
+        "answerability_label": args.label,
         "ranker": {"weights": {f: round(float(w), 6) for f, w in zip(FEATURES, rank_w)}},
         "answerability": {"weights": {f: round(float(w), 6) for f, w in zip(ANSWERABILITY_FEATURES, ans_w)}},
     }

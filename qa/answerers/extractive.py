@@ -26,12 +26,15 @@ from qa.answerers.features import (
     FEATURES,
     QuestionTerms,
     answerability_features,
+    question_names,
+    question_numbers,
     coverage,
     idf_weights,
     question_type,
     sentence_features,
 )
-from qa.lexical import content_stems
+from qa.lexical import content_stems, content_words, stem
+from qa.embeddings import Embedder
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -83,6 +86,26 @@ def _stems_entry(snapshot: Snapshot, sid: int) -> tuple[tuple[str, ...], frozens
         seq = tuple(content_stems(text))
         entry = cache[sid] = (seq, frozenset(seq))
     return entry
+
+
+_WORDS_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, tuple[str, ...]]]" = weakref.WeakKeyDictionary()
+
+
+def sentence_words(snapshot: Snapshot, sid: int) -> tuple[str, ...]:
+    """Distinct folded content words of a sentence (negative ids: document titles), memoised."""
+    cache = _WORDS_CACHE.get(snapshot)
+    if cache is None:
+        cache = _WORDS_CACHE[snapshot] = {}
+    words = cache.get(sid)
+    if words is None:
+        if sid < 0:
+            text = snapshot.documents[-1 - sid].title
+        else:
+            doc = snapshot.documents[int(snapshot.sentence_doc[sid])]
+            s, e = snapshot.sentences[sid]
+            text = doc.text[int(s) : int(e)]
+        words = cache[sid] = tuple(dict.fromkeys(content_words(text)))
+    return words
 
 
 def sentence_stems(snapshot: Snapshot, sid: int) -> frozenset[str]:
@@ -146,8 +169,9 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, settings: Settings, weights_path: Path | None = None) -> None:
+    def __init__(self, settings: Settings, weights_path: Path | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings
+        self.embedder = embedder
         w = load_weights(str(weights_path or WEIGHTS_PATH))
         self.rank_w = np.array([w["ranker"]["weights"][f] for f in FEATURES])
         self.ans_w = np.array([w["answerability"]["weights"][f] for f in ANSWERABILITY_FEATURES])
@@ -164,13 +188,12 @@ class ExtractiveAnswerer:
         terms = self.terms(question, context, snap)
         qtype = question_type(question)
         seen: set[int] = set()
-        cands: list[Candidate] = []
         evidence: set[str] = set()
-        contexts: dict[int, frozenset[str]] = {}
+        # First pass: which sentences, with which context; features need all of them at once.
+        rows: list[tuple[int, int, int, float, float, frozenset[str], int | None, bool]] = []
         for rank, hit in enumerate(retrieval.hits):
             first, last = int(snap.chunks[hit.chunk, 2]), int(snap.chunks[hit.chunk, 3])
             doc_idx = int(snap.chunk_doc[hit.chunk])
-            doc = snap.documents[doc_idx]
             title_stems = _title_stems(snap, doc_idx)
             for sid in range(first, last + 1):
                 evidence |= sentence_stems(snap, sid)
@@ -181,35 +204,83 @@ class ExtractiveAnswerer:
             cos = vecs @ retrieval.vector
             for j, sid in enumerate(ids):
                 seen.add(sid)
-                s, e = int(snap.sentences[sid, 0]), int(snap.sentences[sid, 1])
-                has_prev = sid > 0 and snap.sentence_doc[sid - 1] == doc_idx
+                prev = sid - 1 if sid > 0 and snap.sentence_doc[sid - 1] == doc_idx else None
                 cos_ctx = float(cos[j])
                 ctx = title_stems
-                if has_prev:
-                    ctx = ctx | sentence_stems(snap, sid - 1)
-                    ctx_vec = snap.sentence_vectors[sid - 1] + vecs[j]
+                if prev is not None:
+                    ctx = ctx | sentence_stems(snap, prev)
+                    ctx_vec = snap.sentence_vectors[prev] + vecs[j]
                     cos_ctx = float(ctx_vec @ retrieval.vector / (np.linalg.norm(ctx_vec) or 1.0))
-                contexts[sid] = ctx
-                feats = sentence_features(
-                    terms=terms, qtype=qtype, question=question, text=doc.text[s:e], sequence=sentence_sequence(snap, sid),
-                    context_stems=ctx, cos=float(cos[j]), cos_ctx=cos_ctx, passage_score=hit.score,
-                    passage_rank=rank, first_in_passage=sid == first,
-                )
-                cands.append(Candidate(sid, hit.chunk, rank, feats))
+                rows.append((sid, hit.chunk, rank, float(cos[j]), cos_ctx, ctx, prev, sid == first))
+        soft = self._soft_match(question, terms, snap, [(r[0], r[6], int(snap.chunk_doc[r[1]])) for r in rows])
+        cands: list[Candidate] = []
+        contexts: dict[int, frozenset[str]] = {}
+        for (sid, chunk, rank, cos_s, cos_ctx, ctx, _prev, first), (soft_s, soft_c, _) in zip(rows, soft):
+            contexts[sid] = ctx
+            s, e = int(snap.sentences[sid, 0]), int(snap.sentences[sid, 1])
+            doc = snap.documents[int(snap.sentence_doc[sid])]
+            feats = sentence_features(
+                terms=terms, qtype=qtype, question=question, text=doc.text[s:e], sequence=sentence_sequence(snap, sid),
+                context_stems=ctx, cos=cos_s, cos_ctx=cos_ctx, passage_score=retrieval.hits[rank].score,
+                passage_rank=rank, first_in_passage=first, soft=soft_s, soft_ctx=soft_c,
+            )
+            cands.append(Candidate(sid, chunk, rank, feats))
         for c in cands:
             c.score = float(c.features @ self.rank_w)
-        cands.sort(key=lambda c: -c.score)
+        order = sorted(range(len(cands)), key=lambda i: -cands[i].score)
         feats_a = None
         if cands:
-            best = cands[0]
+            best = cands[order[0]]
             df, _ = sentence_df(snap)
             feats_a = answerability_features(
                 terms=terms, best=best.features, best_score=best.score,
-                second_score=cands[1].score if len(cands) > 1 else best.score - 1.0,
+                second_score=cands[order[1]].score if len(cands) > 1 else best.score - 1.0,
                 best_context=sentence_stems(snap, best.sentence) | contexts[best.sentence], evidence=evidence,
                 corpus_df=df, top_passage=retrieval.hits[0].score, max_cos=max(h.dense for h in retrieval.hits),
+                names=question_names(question), numbers=question_numbers(question),
+                evidence_text=" ".join(snap.chunk_text(h.chunk) for h in retrieval.hits).replace(",", ""),
+                soft_missing=soft[order[0]][2],
             )
-        return Analysis(terms, cands, feats_a)
+        return Analysis(terms, [cands[i] for i in order], feats_a)
+
+    def _soft_match(
+        self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, int | None, int]]
+    ) -> list[tuple[float, float, float]]:
+        """Per candidate: idf-weighted meaning match of the question's words in the sentence, in
+        sentence + context, and the worst-matched rare question word (1 = nothing like it there).
+
+        A paraphrase ("released" for "published") matches softly; a concept the text never
+        mentions ("age", "boiling point") matches nothing, which is what answerability needs.
+        """
+        qwords = [w for w in dict.fromkeys(content_words(question)) if stem(w) in terms.weights]
+        if not rows or not qwords or self.embedder is None:
+            return [(0.0, 0.0, 0.0)] * len(rows)
+        sent_words = {k: sentence_words(snap, k) for sid, prev, doc in rows for k in (sid, prev, -1 - doc) if k is not None}
+        vocab = list(dict.fromkeys(w for ws in sent_words.values() for w in ws))
+        if not vocab:
+            return [(0.0, 0.0, 0.0)] * len(rows)
+        col = {w: i for i, w in enumerate(vocab)}
+        vq = self.embedder.word_vectors(qwords)
+        vv = self.embedder.word_vectors(vocab)
+        sim = np.clip(vq @ vv.T, 0.0, 1.0)
+        qstems = [stem(w) for w in qwords]
+        exact = np.array([[stem(v) == qs for v in vocab] for qs in qstems])
+        sim = np.where(exact, 1.0, sim)
+        weights = np.array([terms.weights[q] for q in qstems])
+        wsum = float(weights.sum()) or 1.0
+        wmax = float(weights.max()) or 1.0
+        out = []
+        for sid, prev, doc in rows:
+            own = [col[w] for w in sent_words[sid]]
+            ctx = own + [col[w] for k in (prev, -1 - doc) if k is not None for w in sent_words[k]]
+            best_own = sim[:, own].max(axis=1) if own else np.zeros(len(qwords))
+            best_ctx = sim[:, ctx].max(axis=1) if ctx else np.zeros(len(qwords))
+            out.append((
+                float(weights @ best_own / wsum),
+                float(weights @ best_ctx / wsum),
+                float(((weights / wmax) * (1.0 - best_ctx)).max()),
+            ))
+        return out
 
     def answer(self, question: str, retrieval: Retrieval, *, context: str = "", threshold: float | None = None) -> Answer:
         snap = retrieval.snapshot

@@ -159,6 +159,8 @@ FEATURES = (
     "length",
     "bigram",
     "window",
+    "soft",
+    "soft_ctx",
 )
 
 
@@ -175,6 +177,8 @@ def sentence_features(
     passage_score: float,
     passage_rank: int,
     first_in_passage: bool,
+    soft: float,
+    soft_ctx: float,
 ) -> np.ndarray:
     """``sequence``: the sentence's content stems in order; ``context_stems``: previous sentence and title."""
     stems = frozenset(sequence)
@@ -204,6 +208,8 @@ def sentence_features(
             min(len(text), 600) / 600.0,
             bigram_overlap(terms, sequence),
             window_density(terms, sequence),
+            soft,
+            soft_ctx,
         ],
         dtype=np.float64,
     )
@@ -223,7 +229,23 @@ ANSWERABILITY_FEATURES = (
     "type_match",
     "top_passage",
     "max_cos_any",
+    "missing_names",
+    "missing_numbers",
+    "best_soft_ctx",
+    "soft_missing",
 )
+
+_Q_NAME_RE = re.compile(r"(?<!^)(?<![?.!]\s)\b[A-Z][\w’'-]*")
+_Q_NUMBER_RE = re.compile(r"\b\d[\d,.]*\b")
+
+
+def question_names(question: str) -> set[str]:
+    """Stems of the capitalised words inside a question: names the answer must be about."""
+    return {s for m in _Q_NAME_RE.findall(question.strip()) for s in content_stems(m)}
+
+
+def question_numbers(question: str) -> set[str]:
+    return {m.replace(",", "") for m in _Q_NUMBER_RE.findall(question)}
 
 
 def answerability_features(
@@ -237,6 +259,10 @@ def answerability_features(
     corpus_df: Counter[str],
     top_passage: float,
     max_cos: float,
+    names: set[str],
+    numbers: set[str],
+    evidence_text: str,
+    soft_missing: float,
 ) -> np.ndarray:
     """Does the retrieved evidence answer the question? Mostly: are the question's rare words there."""
     idx = {f: i for i, f in enumerate(FEATURES)}
@@ -259,6 +285,10 @@ def answerability_features(
             best[idx["type_match"]],
             top_passage,
             max_cos,
+            (len(names - evidence) / len(names)) if names else 0.0,
+            (sum(n not in evidence_text for n in numbers) / len(numbers)) if numbers else 0.0,
+            best[idx["soft_ctx"]],
+            soft_missing,
         ],
         dtype=np.float64,
     )
