@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.lexical import content_stems, words
 
-PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|the)\b", re.I)
+PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight"
 DATE_RE = re.compile(
@@ -82,6 +82,12 @@ def type_match(qtype: str, sentence: str, question: str) -> float:
     if qtype == "quote":
         return float(bool(QUOTE_RE.search(sentence) or SAY_RE.search(sentence)))
     return 0.0
+
+
+def new_name(sentence: str, question: str) -> float:
+    """1.0 when the sentence names someone or something the question does not: the usual answer."""
+    q = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
+    return float(any(w.lower() not in q for m in NAME_RE.findall(sentence) for w in m.split()))
 
 
 @dataclass
@@ -161,6 +167,7 @@ FEATURES = (
     "window",
     "soft",
     "soft_ctx",
+    "new_name",
 )
 
 
@@ -210,6 +217,7 @@ def sentence_features(
             window_density(terms, sequence),
             soft,
             soft_ctx,
+            new_name(text, question),
         ],
         dtype=np.float64,
     )
