@@ -43,6 +43,15 @@ class Passage:
 
 
 @dataclass
+class Sentence:
+    """One answer sentence, its (verified) citation numbers and how well the documents support it (0..1)."""
+
+    text: str
+    citations: list[int] = field(default_factory=list)
+    support: float = 0.0
+
+
+@dataclass
 class Answer:
     id: str | None
     question: str
@@ -53,6 +62,10 @@ class Answer:
     backend: str = "extractive"
     latency_ms: float = 0.0
     answerability: float | None = None
+    # Generated answers: per-sentence verification, and whether the extractive answer replaced
+    # an answer the documents did not support (see qa/citations.py).
+    sentences: list[Sentence] = field(default_factory=list)
+    fallback: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +75,7 @@ class Answer:
         data = dict(data)
         data["citations"] = [Citation(**c) for c in data.get("citations", [])]
         data["passages"] = [Passage(**p) for p in data.get("passages", [])]
+        data["sentences"] = [Sentence(**s) if isinstance(s, dict) else s for s in data.get("sentences", [])]
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 

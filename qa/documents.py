@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import errno
 import hashlib
 import io
 import os
@@ -494,6 +495,8 @@ def load_document(path: Path | str, *, max_bytes: int, source: str | None = None
         raise DocumentError(path, f"cannot read file: {exc.strerror or _short(exc)}") from None
     if stat.S_ISDIR(st.st_mode):
         raise DocumentError(path, "is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would block forever
+        raise DocumentError(path, "not a regular file")
     if st.st_size > max_bytes:
         raise DocumentError(
             path,
@@ -562,6 +565,23 @@ def page_of(pages: list[PageSpan], offset: int) -> int | None:
     return pages[index].page
 
 
+def _not_a_file_reason(p: Path) -> str:
+    """Why a directory entry that is neither a folder nor a regular file cannot be indexed."""
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if os.path.islink(p):
+            return "broken symbolic link (its target does not exist)"
+        return f"cannot read file: {exc.strerror or _short(exc)}"
+    if stat.S_ISFIFO(st.st_mode):
+        return "not a regular file (a FIFO)"
+    if stat.S_ISSOCK(st.st_mode):
+        return "not a regular file (a socket)"
+    return "not a regular file"
+
+
 def iter_files(paths: Iterable[Path | str]) -> Iterator[tuple[Path, str | None]]:
     """Expand files and folders into ``(path, skip_reason)``; ``None`` means "load it".
 
@@ -570,7 +590,8 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[tuple[Path, str | None]]
     Folders are walked depth-first in name order so index builds are reproducible;
     hidden entries are skipped (``.git``, ``.venv``, editor swap files); symlinks are
     followed, but each real directory is entered once (no loops) and each real file is
-    yielded once, however many links or arguments point at it.
+    yielded once, however many links or arguments point at it. A supported file name that
+    is a broken or looping link, a FIFO or a socket is reported with its reason.
     """
     seen_files: set[tuple[int, int]] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -601,10 +622,15 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[tuple[Path, str | None]]
             try:
                 is_dir = entry.is_dir()  # follows symlinks
                 is_file = entry.is_file()
-            except OSError:
-                continue
+            except OSError:  # a symlink loop raises ELOOP here; reported below when the name is supported
+                is_dir = is_file = False
             if is_dir:
                 yield from walk(child)
+            elif not is_file and child.suffix.lower() in SUPPORTED_SUFFIXES:
+                # A supported name that is no regular file: a broken or looping link, a FIFO,
+                # a socket. The user pointed at this folder and expects ``notes.txt`` to be
+                # indexed, so say why it was not (and never open it: a FIFO blocks forever).
+                yield from report(child, _not_a_file_reason(child))
             elif is_file and child.suffix.lower() in SUPPORTED_SUFFIXES:
                 try:
                     st = entry.stat()

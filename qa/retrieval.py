@@ -65,8 +65,6 @@ def search(
     documents: Sequence[str] | None = None,
     vector: np.ndarray | None = None,
 ) -> Retrieval:
-    import faiss
-
     if vector is None:
         vector = embedder.encode([query], threads=threads)[0]
     n = snapshot.n_chunks
@@ -76,10 +74,8 @@ def search(
     limit = n if allowed is None else len(allowed)
     kk = min(candidate_k, limit)
 
-    params = None
-    if allowed is not None:
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
-    dense_scores, dense_ids = snapshot.faiss_index.search(vector.reshape(1, -1), kk, params=params)  # type: ignore[union-attr]
+    # A document filter is answered exactly over the selected rows (qa/vector_index.py).
+    dense_scores, dense_ids = snapshot.faiss_index.search(vector.reshape(1, -1), kk, rows=allowed)  # type: ignore[union-attr]
     dense = [(int(i), float(s)) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0]
 
     tokens = content_stems(query)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Offline by construction: set before anything imports huggingface/transformers/gradio.
@@ -38,9 +38,17 @@ class Settings(BaseSettings):
         default=None,
         description="Local sentence-transformers model folder; default: the packaged all-MiniLM-L6-v2.",
     )
-    embedding_backend: str = Field(default="torch", description="Embedding backend that builds new indexes.")
-    query_threads: int = Field(default=1, ge=1, description="Torch threads on the query path (1 avoids collapse on 2 cores).")
-    index_threads: int = Field(default=2, ge=1, description="Torch threads while bulk indexing.")
+    embedding_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8",
+        description="Embedding backend of new indexes: onnx-int8, onnx or torch (an existing index keeps the one it was built with).",
+    )
+    index_type: Literal["auto", "flat", "ivf"] = Field(
+        default="auto", description="Dense index of new generations: flat, ivf, or auto (ivf from ivf_min_chunks chunks on)."
+    )
+    ivf_min_chunks: int = Field(default=50_000, ge=1, description="With index_type=auto, corpora this large get an IVF index.")
+    ivf_nprobe: int = Field(default=0, ge=0, description="IVF lists searched per query; 0 = chosen from the list count.")
+    query_threads: int = Field(default=1, ge=1, description="Embedding threads on the query path (1 avoids collapse on 2 cores).")
+    index_threads: int = Field(default=2, ge=1, description="Embedding threads while bulk indexing.")
     embed_batch_size: int = Field(default=32, ge=1)
 
     max_file_mb: float = Field(default=20.0, gt=0, description="Files larger than this are refused.")
@@ -57,8 +65,31 @@ class Settings(BaseSettings):
     max_answer_chars: int = Field(default=400, ge=50)
     max_question_chars: int = Field(default=2000, ge=10)
 
-    llm: str = Field(default="extractive", description="Answering backend spec.")
+    llm: str = Field(
+        default="extractive",
+        description="Answering backend: extractive, llamacpp:PATH.gguf, ollama:MODEL or openai:MODEL (see docs/llm.md).",
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="Server URL for ollama:/openai: (default: Ollama's http://127.0.0.1:11434, OpenAI's OPENAI_BASE_URL)."
+    )
+    llm_api_key: SecretStr | None = Field(default=None, description="Key for openai: (default: OPENAI_API_KEY).")
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy decoding: reproducible answers.")
+    llm_max_tokens: int = Field(default=256, ge=16, description="Longest generated answer, in tokens.")
+    llm_context: int = Field(default=4096, ge=512, description="llama.cpp context window (prompt + answer), in tokens.")
+    llm_threads: int | None = Field(default=None, ge=1, description="llama.cpp CPU threads; default: all cores.")
+    llm_prompt_tokens: int = Field(
+        default=300, ge=0, description="Approximate budget of passage text in the prompt (0 = whole passages); prompt time grows with it."
+    )
+    llm_verify: bool = Field(default=True, description="Verify and repair the model's citations (off only for measuring).")
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one request to an ollama:/openai: server.")
     lock_timeout_s: float = Field(default=60.0, ge=0.0, description="How long a writer waits for the index lock.")
+
+    # Serving (qa serve, app.py). Any address but loopback needs auth or insecure_public (qa/exposure.py).
+    host: str = Field(default="127.0.0.1", description="Address the UI binds; other than loopback it needs auth.")
+    port: int = Field(default=7860, ge=0, le=65535)
+    auth: SecretStr | None = Field(default=None, description="USER:PASSWORD required by the UI and its API.")
+    insecure_public: bool = Field(default=False, description="Allow a non-loopback address without auth (behind a VPN/proxy).")
+    read_only: bool = Field(default=False, description="Serve without upload and remove.")
 
 
 def load_settings(**overrides: Any) -> Settings:

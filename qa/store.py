@@ -2,12 +2,15 @@
 
 Layout of ``indexes/<name>/``::
 
-    manifest.json     names the live generation and the model that built it
+    manifest.json     names the live generation, the model that built it, and the size and
+                      SHA-256 of each of its files (checked before any file is parsed)
     .lock             writers hold an exclusive flock on it
     gen-000007/       one complete, immutable snapshot
         store.sqlite  documents (with their full extracted text), chunks, sentences
-        chunks.faiss  normalised chunk vectors (row i = chunk i)
-        sentences.npy normalised sentence vectors (row i = sentence i)
+        chunks.faiss  dense index of the normalised chunk vectors (qa/vector_index.py):
+                      flat (row i = chunk i) or, for large corpora, IVF over chunk ids
+        chunks.npy    IVF only: the exact chunk vectors (memory-mapped), chunk_ids.npy their ids
+        sentences.npy normalised sentence vectors (row i = sentence i; memory-mapped)
         bm25/         bm25s index over chunk texts (json + npy, no pickle)
 
 A write builds a new generation in a temporary folder, renames it into place, and only
@@ -22,17 +25,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from qa.vector_index import DenseConfig
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -120,6 +128,8 @@ class Snapshot:
     faiss_index: object | None
     bm25: object | None
     path: Path | None = None
+    chunk_ids: np.ndarray | None = None  # int64 [n]: dense-index id per chunk (IVF); -1 for a chunk not yet indexed
+    dense_info: dict[str, object] | None = None  # the manifest's "dense" entry (index type, IVF parameters)
 
     @property
     def n_chunks(self) -> int:
@@ -132,6 +142,9 @@ class Snapshot:
     def chunk_vectors(self) -> np.ndarray:
         if self.faiss_index is None or self.n_chunks == 0:
             return np.zeros((0, self.model.dimension if self.model else 0), dtype=np.float32)
+        vectors = getattr(self.faiss_index, "vectors", None)  # a view or memory map, not a copy
+        if vectors is not None:
+            return vectors
         return self.faiss_index.reconstruct_n(0, self.n_chunks)  # type: ignore[attr-defined]
 
     def doc_index(self) -> dict[str, int]:
@@ -168,9 +181,23 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` is a set-and-restore race between threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; the manifest must be as readable as the files it names,
+        # or another account serving a shared index (``qa serve --read-only``) cannot open it.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -181,6 +208,49 @@ def _atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+#: Files up to this size are checked against their SHA-256 on every load; larger ones
+#: (memory-mapped vectors of huge corpora) only by size, so a load never reads gigabytes.
+VERIFY_FULL_MAX_BYTES = 64 * 1024 * 1024
+_GEN_NAME = re.compile(r"gen-\d{6,}")
+
+
+def _file_digests(folder: Path) -> dict[str, dict[str, object]]:
+    """Size and SHA-256 of every file of a generation, recorded in the manifest.
+
+    Parsers do not notice every kind of damage: a flipped bit in FAISS, ``.npy``, BM25 or
+    SQLite pages can load "fine" and silently change vectors or the quoted text. Checking
+    these before parsing turns any truncation or change into one clear error.
+    """
+    digests: dict[str, dict[str, object]] = {}
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            entry: dict[str, object] = {"size": f.stat().st_size}
+            if entry["size"] <= VERIFY_FULL_MAX_BYTES:  # larger files are checked by size only, so not hashed either
+                with open(f, "rb") as fh:
+                    entry["sha256"] = hashlib.file_digest(fh, "sha256").hexdigest()
+            digests[f.relative_to(folder).as_posix()] = entry
+    return digests
+
+
+def _read_only_uri(path: Path) -> str:
+    """SQLite URI opening ``path`` read-only; percent-encoded, or a ``#``, ``?`` or ``%`` in the
+    index path would be read as URI syntax and the index could be written but never opened."""
+    return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+
+
+def _documents_from(con: sqlite3.Connection) -> list[DocumentRecord]:
+    return [
+        DocumentRecord(
+            doc_id=r[0], source=r[1], title=r[2], kind=r[3], content_hash=r[4], text=r[5], body_end=int(r[6]),
+            author=r[7], published=r[8], pages=[tuple(p) for p in json.loads(r[9] or "[]")], indexed_at=float(r[10] or 0),
+        )
+        for r in con.execute(
+            "SELECT doc_id, source, title, kind, content_hash, text, body_end, author, published, pages, indexed_at "
+            "FROM documents ORDER BY doc_idx"
+        )
+    ]
 
 
 class IndexStore:
@@ -221,36 +291,122 @@ class IndexStore:
 
     def load(self) -> Snapshot:
         manifest = self.read_manifest()
-        model = ModelInfo(**manifest["model"]) if manifest.get("model") else None  # type: ignore[arg-type]
-        gen = int(manifest["generation"])  # type: ignore[arg-type]
+        try:  # a hand-edited manifest must give the rebuild hint, not a traceback
+            model = ModelInfo(**manifest["model"]) if manifest.get("model") else None  # type: ignore[arg-type]
+            gen = int(manifest["generation"])  # type: ignore[arg-type]
+        except (TypeError, ValueError, KeyError) as e:
+            raise IndexCorruptError(f"index manifest {self.root / MANIFEST} is malformed ({type(e).__name__}: {e}); {_rebuild_hint(self.root)}") from e
         if gen == 0:
             return empty_snapshot(model, manifest.get("chunker"))  # type: ignore[arg-type]
-        gen_dir = self.root / str(manifest["generation_dir"])
+        gen_dir = self._generation_dir(manifest)
         try:
+            self._verify_files(gen_dir, manifest)
             return self._load_generation(gen_dir, gen, model, manifest)
         except IndexError_:
             raise
         except Exception as e:  # any parse failure of a tampered/truncated file
             raise IndexCorruptError(f"index {self.root} is damaged ({gen_dir.name}: {type(e).__name__}: {e}); {_rebuild_hint(self.root)}") from e
 
+    def _generation_dir(self, manifest: dict[str, object]) -> Path:
+        """The live generation folder; a manifest cannot point outside the index (``../../etc``)."""
+        name = manifest.get("generation_dir")
+        if not isinstance(name, str) or not _GEN_NAME.fullmatch(name):
+            raise IndexCorruptError(f"index manifest {self.root / MANIFEST} names no valid generation ({name!r}); {_rebuild_hint(self.root)}")
+        return self.root / name
+
+    def _verify_files(self, gen_dir: Path, manifest: dict[str, object], only: str | None = None) -> None:
+        """Compare a generation's files with the sizes and SHA-256 sums its manifest recorded.
+
+        Indexes written before checksums existed have no ``files`` entry and are not checked.
+        """
+        files = manifest.get("files")
+        if not isinstance(files, dict):
+            return
+        for rel, meta in files.items():
+            if only is not None and rel != only:
+                continue
+            path = gen_dir / str(rel)
+            if not isinstance(meta, dict) or ".." in Path(str(rel)).parts or Path(str(rel)).is_absolute():
+                raise IndexCorruptError(f"index manifest {self.root / MANIFEST} has a bad file entry {rel!r}; {_rebuild_hint(self.root)}")
+            try:
+                size = path.stat().st_size
+            except OSError:
+                raise IndexCorruptError(f"index {self.root} is missing {gen_dir.name}/{rel}; {_rebuild_hint(self.root)}") from None
+            if size != meta.get("size"):
+                raise IndexCorruptError(
+                    f"index {self.root} is damaged: {gen_dir.name}/{rel} is {size} bytes, {meta.get('size')} were written "
+                    f"(truncated or changed); {_rebuild_hint(self.root)}"
+                )
+            if size <= VERIFY_FULL_MAX_BYTES and "sha256" in meta:
+                with open(path, "rb") as fh:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                if digest != meta.get("sha256"):
+                    raise IndexCorruptError(
+                        f"index {self.root} is damaged: {gen_dir.name}/{rel} changed since it was written (checksum mismatch); "
+                        f"{_rebuild_hint(self.root)}"
+                    )
+
+    def load_documents(self) -> list[DocumentRecord]:
+        """Only the stored documents, for ``qa rebuild``: everything else in an index derives from them.
+
+        Reads nothing but the live generation's ``store.sqlite`` (checksum-verified), so a
+        rebuild repairs damaged FAISS, vector or BM25 files. When the manifest itself is
+        unreadable, the newest generation whose SQLite passes an integrity check is used.
+        """
+        try:
+            manifest = self.read_manifest()
+        except IndexMismatchError:
+            raise
+        except IndexCorruptError:
+            manifest = None
+        try:
+            generation = int(manifest["generation"]) if manifest is not None else None  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            manifest = generation = None
+        candidates: list[Path] | None = None
+        if manifest is not None:
+            if generation == 0:
+                return []
+            try:
+                gen_dir = self._generation_dir(manifest)
+            except IndexCorruptError:
+                pass  # a manifest pointing nowhere: look for the generations themselves
+            else:
+                candidates = [gen_dir]
+        if candidates is None:
+            candidates = [self.root / f"gen-{g:06d}" for g in sorted(self._generations(), reverse=True)]
+        problems: list[str] = []
+        if manifest is not None and candidates and candidates[0] == self.root / str(manifest.get("generation_dir")):
+            try:
+                self._verify_files(candidates[0], manifest, only="store.sqlite")
+            except IndexCorruptError:
+                problems.append(f"{candidates[0].name}/store.sqlite differs from what was written (size or checksum)")
+                candidates = []
+        for gen_dir in candidates:
+            try:
+                con = sqlite3.connect(_read_only_uri(gen_dir / "store.sqlite"), uri=True)
+                try:
+                    if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                        raise sqlite3.DatabaseError("integrity check failed")
+                    return _documents_from(con)
+                finally:
+                    con.close()
+            except (sqlite3.Error, ValueError, TypeError) as e:
+                problems.append(f"{gen_dir.name}: {e}")
+        raise IndexCorruptError(
+            f"the document store of index {self.root} is damaged ({'; '.join(problems) or 'no generation found'}), so it cannot "
+            f"be rebuilt from itself; re-index the original files: `qa index --index {self.root} --fresh PATH...`"
+        )
+
     def _load_generation(self, gen_dir: Path, gen: int, model: ModelInfo | None, manifest: dict[str, object]) -> Snapshot:
-        import faiss
+        from qa import vector_index
 
         db_path = gen_dir / "store.sqlite"
         if not db_path.is_file():
             raise IndexCorruptError(f"index {self.root} is missing {db_path.name} in {gen_dir.name}; {_rebuild_hint(self.root)}")
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        con = sqlite3.connect(_read_only_uri(db_path), uri=True)
         try:
-            documents = [
-                DocumentRecord(
-                    doc_id=r[0], source=r[1], title=r[2], kind=r[3], content_hash=r[4], text=r[5], body_end=int(r[6]),
-                    author=r[7], published=r[8], pages=[tuple(p) for p in json.loads(r[9] or "[]")], indexed_at=float(r[10] or 0),
-                )
-                for r in con.execute(
-                    "SELECT doc_id, source, title, kind, content_hash, text, body_end, author, published, pages, indexed_at "
-                    "FROM documents ORDER BY doc_idx"
-                )
-            ]
+            documents = _documents_from(con)
             chunk_rows = np.array(
                 con.execute('SELECT doc_idx, start, "end", first_sentence, last_sentence FROM chunks ORDER BY chunk_idx').fetchall(),
                 dtype=np.int64,
@@ -260,8 +416,12 @@ class IndexStore:
             ).reshape(-1, 3)
         finally:
             con.close()
-        sentence_vectors = np.load(gen_dir / "sentences.npy", allow_pickle=False)
-        faiss_index = faiss.read_index(str(gen_dir / "chunks.faiss"))
+        # Memory-mapped: at a million chunks the sentence vectors are gigabytes, and a query reads a few rows.
+        sentence_vectors = np.load(gen_dir / "sentences.npy", mmap_mode="r", allow_pickle=False)
+        if sentence_vectors.dtype != np.float32:
+            raise IndexCorruptError(f"index {self.root} has sentence vectors of type {sentence_vectors.dtype}; {_rebuild_hint(self.root)}")
+        dense_info = manifest.get("dense")
+        faiss_index = vector_index.load(gen_dir, dense_info if isinstance(dense_info, dict) else None)
         import bm25s
 
         bm25 = bm25s.BM25.load(str(gen_dir / "bm25"), allow_pickle=False, show_progress=False)
@@ -287,6 +447,8 @@ class IndexStore:
             faiss_index=faiss_index,
             bm25=bm25,
             path=gen_dir,
+            chunk_ids=faiss_index.ids,
+            dense_info=faiss_index.info,
         )
 
     # ------------------------------------------------------------------ writing
@@ -319,17 +481,27 @@ class IndexStore:
                 os.ftruncate(fd, 0)
             os.close(fd)  # closing releases the flock
 
-    def write(self, snapshot: Snapshot, chunk_texts: list[str], chunk_vectors: np.ndarray) -> int:
-        """Persist ``snapshot`` as the next generation. Caller must hold :meth:`lock`."""
+    def write(self, snapshot: Snapshot, chunk_texts: list[str], chunk_vectors: np.ndarray, dense: DenseConfig | None = None) -> int:
+        """Persist ``snapshot`` as the next generation. Caller must hold :meth:`lock`.
+
+        ``dense`` chooses the dense index type (flat or IVF, :mod:`qa.vector_index`); an IVF
+        base generation is updated (removed ids dropped, new vectors added), not rebuilt.
+        """
         import bm25s
-        import faiss
+
+        from qa import vector_index
 
         from qa.lexical import bm25_tokens
 
         assert snapshot.model is not None
         self.root.mkdir(parents=True, exist_ok=True)
+        base_dir: Path | None = None
+        base_dense: dict[str, object] | None = None
         try:
-            live = int(self.read_manifest()["generation"])  # type: ignore[arg-type]
+            live_manifest = self.read_manifest()
+            live = int(live_manifest["generation"])  # type: ignore[arg-type]
+            if live > 0 and isinstance(live_manifest.get("dense"), dict):
+                base_dir, base_dense = self.root / str(live_manifest["generation_dir"]), live_manifest["dense"]  # type: ignore[assignment]
         except IndexNotFoundError:
             live = 0
         except IndexError_:
@@ -339,6 +511,7 @@ class IndexStore:
         gen_name = f"gen-{gen:06d}"
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-gen-"))
         try:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the generation from other readers
             con = sqlite3.connect(tmp / "store.sqlite")
             with con:
                 con.executescript(
@@ -370,13 +543,13 @@ class IndexStore:
             con.close()
             with open(tmp / "sentences.npy", "wb") as f:
                 np.save(f, np.ascontiguousarray(snapshot.sentence_vectors, dtype=np.float32), allow_pickle=False)
-            index = faiss.IndexFlatIP(snapshot.model.dimension)
-            if len(chunk_vectors):
-                index.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
-            faiss.write_index(index, str(tmp / "chunks.faiss"))
+            dense_info = vector_index.write(
+                tmp, chunk_vectors, snapshot.chunk_ids, snapshot.model.dimension, dense or DenseConfig(), base_dir, base_dense  # type: ignore[arg-type]
+            )
             bm25 = bm25s.BM25()
             bm25.index(bm25_tokens(chunk_texts) if chunk_texts else [["\u2205"]], show_progress=False)
             bm25.save(str(tmp / "bm25"), show_progress=False)
+            files = _file_digests(tmp)
             for f in tmp.rglob("*"):
                 if f.is_file():
                     with open(f, "rb+") as fh:
@@ -392,9 +565,11 @@ class IndexStore:
             "generation": gen,
             "generation_dir": gen_name,
             "model": snapshot.model.to_dict(),
+            "dense": dense_info,
             "chunker": snapshot.chunker,
             "counts": {"documents": len(snapshot.documents), "chunks": snapshot.n_chunks, "sentences": len(snapshot.sentences)},
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "files": files,  # size + SHA-256 per file, checked before anything is parsed
         }
         _atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2))
         self._prune(gen)

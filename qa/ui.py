@@ -30,7 +30,9 @@ from typing import Any
 import gradio as gr
 
 from qa.answer import MARKER_RE, Answer, Citation, Passage
+from qa.answerers.backends import display_name
 from qa.assistant import Assistant, QuestionError
+from qa.exposure import auth_checker, check_exposure, is_loopback
 from qa.settings import ABSTAIN_MESSAGE, REPO_ROOT, Settings, load_settings
 from qa.store import DocumentRecord, IndexNotFoundError
 
@@ -179,6 +181,11 @@ def _turn_section(turn: int, question: str, answer: Answer | None, docs: dict[st
             parts.extend(_passage_item(p, docs.get(p.doc_id)) for p in others)
             parts.append("</details>")
         timing = f"{h(answer.backend)} · {answer.latency_ms:.0f} ms"
+        if answer.fallback:
+            timing += " · generated answer not supported: extractive answer shown"
+        elif answer.sentences and not answer.abstained and answer.backend != "extractive":
+            verified = sum(1 for s in answer.sentences if s.citations)
+            timing += f" · {verified} of {len(answer.sentences)} sentences verified"
         parts.append(f'<div class="qa-foot">{timing}</div>')
     parts.append("</section>")
     return "".join(parts)
@@ -431,7 +438,9 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             return None
         return chosen
 
-    def respond(message: str, turns: list[tuple[str, Answer | None]], selected: list[str] | None) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        message: str, turns: list[tuple[str, Answer | None]], selected: list[str] | None, backend: str | None = None
+    ) -> Iterator[tuple[Any, ...]]:
         turns = list(turns or [])
         docs = assistant.documents()
         if not isinstance(message, str) or not message.strip():
@@ -445,7 +454,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         text = ""
         answer: Answer | None = None
         try:
-            for piece in assistant.stream(question, history, _filter(selected)):
+            for piece in assistant.stream(question, history, _filter(selected), backend=backend or None):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
@@ -619,6 +628,15 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                         label="Search only these documents (leave empty to search all)",
                         elem_id="qa-filter",
                     )
+                    # Extractive or the configured LLM, when one is configured (--llm / QA_LLM).
+                    backend_choice: Any = gr.State(None)
+                    if len(assistant.backends) > 1:
+                        backend_choice = gr.Radio(
+                            choices=[(display_name(b), b) for b in assistant.backends],
+                            value=assistant.settings.llm,
+                            label="Answer with",
+                            elem_id="qa-backend",
+                        )
                     if seed_present:
                         gr.Examples(examples=[[q] for q in EXAMPLE_QUESTIONS], inputs=[msg], label="Example questions")
                 with gr.Column(scale=2, min_width=320):
@@ -675,7 +693,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         gr.on(
             triggers=[msg.submit, send.click],
             fn=respond,
-            inputs=[msg, turns_state, doc_filter],
+            inputs=[msg, turns_state, doc_filter, backend_choice],
             outputs=[chatbot, sources, turns_state, msg],
             show_progress="hidden",
             concurrency_limit=4,
@@ -747,15 +765,34 @@ def warm_up(assistant: Assistant) -> None:
     try:
         assistant.embedder.encode(["warm up"])
         if assistant.documents():
-            assistant.ask("warm up")
+            assistant.ask("warm up", backend="extractive")  # not a whole LLM generation at start-up
     except Exception:
         log.exception("warm-up failed")
 
 
-def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True, quiet: bool = True) -> str:
-    """Start a built UI; returns the local URL (``block=False`` returns at once, for tests)."""
+def serve(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    block: bool = True,
+    quiet: bool = True,
+    auth: object = None,
+    insecure_public: bool = False,
+) -> str:
+    """Start a built UI; returns the local URL (``block=False`` returns at once, for tests).
+
+    ``auth`` is ``"USER:PASSWORD"`` (or a pair); a non-loopback ``host`` needs it unless
+    ``insecure_public`` (see :mod:`qa.exposure`). Checked here, the one place every way of
+    starting the UI passes through, so no caller can forget it.
+    """
+    credentials = check_exposure(host, auth, insecure_public)
+    if credentials is None and not is_loopback(host):
+        print(f"WARNING: serving on {host} with no login (--insecure-public): anyone who can reach it can use it.", flush=True)
     max_mb = getattr(demo, "qa_max_upload_mb", None)
     _, url, _ = demo.launch(
+        auth=auth_checker(credentials) if credentials else None,
+        auth_message="Log in to ask your documents." if credentials else None,
         server_name=host,
         server_port=port,
         share=False,
@@ -780,17 +817,30 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: 
 
 def launch(
     index: Path | None = None,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    read_only: bool = False,
+    host: str | None = None,
+    port: int | None = None,
+    read_only: bool | None = None,
     settings: Settings | None = None,
     build_default_from_seeds: bool = True,
+    auth: object = None,
+    insecure_public: bool | None = None,
 ) -> None:
-    """Open (or build) the index, warm the model, and serve the UI until interrupted."""
+    """Open (or build) the index, warm the model, and serve the UI until interrupted.
+
+    Arguments left as None come from ``settings`` (``QA_HOST``, ``QA_PORT``, ``QA_READ_ONLY``,
+    ``QA_AUTH``, ``QA_INSECURE_PUBLIC``). The exposure check runs before the index is opened,
+    so a refused configuration fails at once, not after the model has loaded.
+    """
     settings = settings or load_settings()
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
+    read_only = settings.read_only if read_only is None else read_only
+    auth = settings.auth if auth is None else auth
+    insecure_public = settings.insecure_public if insecure_public is None else insecure_public
+    check_exposure(host, auth, insecure_public)
     assistant = open_assistant(index, settings, build_default_from_seeds=build_default_from_seeds)
     info = assistant.info()
     print(f"Index {info['index']}: {info['documents']} documents, {info['chunks']} chunks; loading the model…", flush=True)
     warm_up(assistant)
     demo = build_ui(assistant, read_only=read_only)
-    serve(demo, host, port, block=True)
+    serve(demo, host, port, block=True, auth=auth, insecure_public=insecure_public)

@@ -162,7 +162,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     p.add_argument("--label", choices=("answerable", "correct"), default="answerable", help="What answerability is trained to predict.")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--c-rank", type=float, default=1.0)
+    p.add_argument("--c-rank", type=float, default=0.3)
     p.add_argument("--c-ans", type=float, default=1.0)
     p.add_argument("--min-accuracy", type=float, default=0.75, help="Held-out answer accuracy the default threshold must keep.")
     p.add_argument("--max-drop", type=float, default=0.05, help="Accuracy the threshold may cost when --min-accuracy is out of reach.")

@@ -1,0 +1,114 @@
+"""A thin LangChain chat model over llama-cpp-python: a local GGUF file, in-process, offline.
+
+Why not ``langchain_community.chat_models.ChatLlamaCpp``: it drags in langchain-community
+(and its many dependencies) for ~40 lines of glue, and it does not share a loaded model
+between chat-model instances or serialise access to it. Here one ``Llama`` per model file
+and settings is loaded once per process and guarded by a lock, because a llama.cpp context
+must not run two generations at once (the UI serves several users). The GGUF file's own
+chat template formats the messages, so any instruction-tuned GGUF works.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+_MODELS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+_MODELS_LOCK = threading.Lock()
+_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+
+
+def load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
+    """The process-wide ``Llama`` for these settings and the lock that serialises its use."""
+    key = (model_path, n_ctx, n_threads)
+    with _MODELS_LOCK:
+        entry = _MODELS.get(key)
+        if entry is None:
+            from llama_cpp import Llama
+
+            llm = Llama(
+                model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, n_batch=512, seed=0, verbose=False
+            )
+            entry = _MODELS[key] = (llm, threading.Lock())
+        return entry
+
+
+class LlamaCppChat(BaseChatModel):
+    """Chat completion with a local GGUF model; greedy (temperature 0) unless told otherwise."""
+
+    model_path: str
+    temperature: float = 0.0
+    max_tokens: int = 256
+    n_ctx: int = 4096
+    n_threads: int | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "temperature": self.temperature, "max_tokens": self.max_tokens, "n_ctx": self.n_ctx}
+
+    def _llama(self) -> tuple[Any, threading.Lock]:
+        # llama-cpp-python defaults to half the cores; on a 2-core machine that halves speed
+        return load_llama(self.model_path, self.n_ctx, self.n_threads or os.cpu_count() or 1)
+
+    @staticmethod
+    def _messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+        return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+    def _params(self, stop: list[str] | None, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "temperature": kwargs.get("temperature", self.temperature),
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "stop": stop or [],
+            "repeat_penalty": 1.0,
+            "seed": 0,
+        }
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+    ) -> ChatResult:
+        llm, lock = self._llama()
+        with lock:
+            out = llm.create_chat_completion(messages=self._messages(messages), **self._params(stop, **kwargs))
+        usage = out.get("usage") or {}
+        message = AIMessage(
+            content=out["choices"][0]["message"].get("content") or "",
+            usage_metadata={
+                "input_tokens": int(usage.get("prompt_tokens", 0)),
+                "output_tokens": int(usage.get("completion_tokens", 0)),
+                "total_tokens": int(usage.get("total_tokens", 0)),
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        llm, lock = self._llama()
+        with lock:  # held for the whole generation: the context is shared
+            generated = 0
+            for part in llm.create_chat_completion(messages=self._messages(messages), stream=True, **self._params(stop, **kwargs)):
+                token = part["choices"][0].get("delta", {}).get("content")
+                if not token:
+                    continue
+                generated += 1
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(token)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+            # llama.cpp does not report usage when streaming; its context holds prompt + answer
+            prompt = max(0, int(llm.n_tokens) - generated)
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="", usage_metadata={"input_tokens": prompt, "output_tokens": generated, "total_tokens": prompt + generated}
+                )
+            )

@@ -1,0 +1,395 @@
+"""Citation verification for generated answers: never show a citation the documents do not back.
+
+Small models get citation numbers wrong (another passage, none, one that does not exist)
+and sometimes "cite" a passage for something it never says. So after generation, for any
+model, every answer sentence is checked against the retrieved passages themselves:
+
+* ``[n]`` markers are parsed (also ``[1, 2]``, ``[Passage 3]``); numbers that point at no
+  passage are dropped;
+* for each sentence the best supporting span (one sentence, or two adjacent ones, of a
+  retrieved passage) is found with the index's precomputed sentence vectors and
+  content-word overlap; the cited passage wins when it supports the sentence about as well
+  as any other, otherwise the citation is repaired to the passage that does;
+* a span that is an instruction addressed to the reader or the model ("Ignore previous
+  instructions and reply ...") never counts as support: passages are data;
+* a number or a name in the sentence that the span does not contain caps its support, so
+  "$25 million" is not supported by "$15 million";
+* sentences nothing supports are kept but marked (``support`` below the threshold, no
+  citation); the caller decides whether the answer as a whole falls back.
+
+Quotes are ``document.text[start:end]`` of stored sentence spans, so they are exact.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.answer import Answer, Citation
+from qa.lexical import content_stems
+from qa.store import Snapshot
+
+SUPPORTED = 0.5  # support at or above this: the span backs the sentence
+CITED_MARGIN = 0.1  # keep the model's own number unless another passage is clearly better
+MAX_CITATIONS_PER_SENTENCE = 2
+
+# ---------------------------------------------------------------------------- markers
+
+_NUM_LIST = r"#?\d+(?:\s*(?:,|;|and|&|-|–)\s*#?\d+)*"
+MARKER_ANY_RE = re.compile(r"\[\s*(?:(?:passages?|sources?|docs?|documents?|refs?)\s*)?(" + _NUM_LIST + r")\s*\]", re.I)
+_PARTIAL_MARKER_RE = re.compile(r"\s*\[[^\]\n]{0,24}$")
+
+
+def marker_numbers(text: str) -> list[int]:
+    """Every number the markers in ``text`` name, in order (``[1-3]`` is 1, 2, 3)."""
+    out: list[int] = []
+    for m in MARKER_ANY_RE.finditer(text):
+        for part in re.split(r"\s*(?:,|;|and|&)\s*", m.group(1)):
+            bounds = [int(x) for x in re.findall(r"\d+", part)]
+            if len(bounds) == 2 and bounds[0] <= bounds[1] <= bounds[0] + 10:
+                out.extend(range(bounds[0], bounds[1] + 1))
+            else:
+                out.extend(bounds)
+    return out
+
+
+_MARKER_WITH_SPACE_RE = re.compile(r"\s*" + MARKER_ANY_RE.pattern, re.I)
+
+
+def strip_all_markers(text: str) -> str:
+    """Text without markers (and the space before them), whitespace collapsed: the sentence as shown."""
+    return " ".join(_MARKER_WITH_SPACE_RE.sub("", text).split())
+
+
+# ---------------------------------------------------------------------------- sentences in a stream
+
+_END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)]*(?:\s*""" + MARKER_ANY_RE.pattern + r")*", re.I)
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr gen sen rep gov pres prof col lt sgt capt no vs etc inc corp ltd co fig approx dept est univ".split()
+)
+
+
+def _is_sentence_end(text: str, m: re.Match[str]) -> bool:
+    """A terminator ends a sentence unless an abbreviation/initial precedes it or lower case follows."""
+    if text[m.start()] == ".":
+        before = re.search(r"([A-Za-z]+)$", text[: m.start()])
+        if before and (before.group(1).lower() in _ABBREVIATIONS or (len(before.group(1)) == 1 and before.group(1).isupper())):
+            return False
+    rest = text[m.end() :]
+    nxt = rest.lstrip()
+    return not nxt or not (nxt[0].islower() or nxt[0].isdigit())
+
+
+class SentenceStream:
+    """Cuts a token stream into answer sentences, with display text as it goes.
+
+    Display text is the answer without the model's markers (the caller re-emits verified
+    ones when a sentence ends); whitespace is collapsed, and trailing whitespace or a
+    half-written ``[`` marker is held back, so what was shown is always a prefix of the
+    final sentence. ``feed`` and ``finish`` return events in order: ``("text", piece)`` and
+    ``("end", raw sentence with its markers)``.
+    """
+
+    def __init__(self) -> None:
+        self.raw = ""  # the current, incomplete sentence as the model wrote it
+        self.shown = 0  # characters of its display text already shown
+
+    @staticmethod
+    def display(raw: str, final: bool = False) -> str:
+        if not final:
+            raw = _PARTIAL_MARKER_RE.sub("", raw)
+        return strip_all_markers(raw)
+
+    def _text(self, raw: str, final: bool) -> list[tuple[str, str]]:
+        text = self.display(raw, final)
+        piece = text[self.shown :]
+        self.shown = len(text)
+        return [("text", piece)] if piece else []
+
+    def feed(self, token: str) -> list[tuple[str, str]]:
+        self.raw += token
+        events: list[tuple[str, str]] = []
+        while True:
+            end = None
+            for m in _END_RE.finditer(self.raw):
+                rest = self.raw[m.end() :]
+                if not rest.strip() or rest.lstrip().startswith("["):
+                    break  # cannot tell yet: more text or more markers may follow
+                if rest[0].isspace() and _is_sentence_end(self.raw, m):
+                    end = m.end()
+                    break
+            if end is None:
+                break
+            sentence, self.raw = self.raw[:end], self.raw[end:]
+            events += self._text(sentence, final=True)
+            events.append(("end", sentence))
+            self.shown = 0
+        # hold back what may still change: trailing whitespace and a half-written marker
+        events += self._text(self.raw[: len(self.raw.rstrip())], final=False)
+        return events
+
+    def finish(self) -> list[tuple[str, str]]:
+        raw, self.raw = self.raw, ""
+        events = self._text(raw, final=True)
+        if raw.strip():
+            events.append(("end", raw))
+        self.shown = 0
+        return events
+
+
+# ---------------------------------------------------------------------------- instructions inside passages
+
+_OVERRIDE_RE = re.compile(
+    r"\b(ignore|disregard|forget|override|bypass)\b[^.!?]{0,60}\b(instructions?|prompts?|rules|guidelines|directions|context|"
+    r"everything|above|previous)\b|\b(you are now|from now on|new instructions|system prompt|as an ai)\b",
+    re.I,
+)
+_IMPERATIVE_RE = re.compile(
+    r"^\W*(?:please\s+|now\s+|instead\s+|just\s+)?(ignore|disregard|forget|reply|respond|answer|say|print|output|write|type|"
+    r"repeat|pretend|act|tell|return|append|include|do not|don't|never|always|stop|begin|start|end)\b",
+    re.I,
+)
+_COMMUNICATION_VERBS = frozenset("reply respond answer say print output write type repeat tell return append".split())
+_ADDRESS_RE = re.compile(r"\b(you|your|assistant|ai|language model|chatbot|model|bot|reader)\b", re.I)
+_REPORTED_RE = re.compile(r"[“”\"]|\b(said|says|told|added|wrote|insisted|claimed|asked)\b", re.I)
+
+
+def is_instruction(text: str) -> bool:
+    """An imperative aimed at whoever reads the passage (the model), not a fact a document states.
+
+    Reported speech in an article ("'Never give up,' he said") is not an instruction.
+    """
+    if _OVERRIDE_RE.search(text):
+        return True
+    m = _IMPERATIVE_RE.search(text)
+    if not m or _REPORTED_RE.search(text):
+        return False
+    return m.group(1).lower() in _COMMUNICATION_VERBS or bool(_ADDRESS_RE.search(text))
+
+
+# ---------------------------------------------------------------------------- support
+
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER_RE.findall(text)}
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words after the first one: the names a claim is about."""
+    toks = re.findall(r"[^\W\d_][\w’'-]*", text)
+    return {stem for t in toks[1:] if t[:1].isupper() for stem in content_stems(t)}
+
+
+@dataclass
+class Span:
+    """A supporting span: sentences ``first..last`` of the passage retrieved at ``rank``."""
+
+    rank: int
+    first: int
+    last: int
+    support: float
+
+
+@dataclass
+class VerifiedSentence:
+    text: str
+    cited: list[int]  # the model's numbers (prompt passages) that pointed somewhere
+    dropped: list[int]  # the model's numbers that pointed at no passage
+    spans: list[Span] = field(default_factory=list)
+    support: float = 0.0
+    repaired: bool = False
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.spans)
+
+
+class Verifier:
+    """Checks answer sentences against the passages of one retrieval.
+
+    ``passage_ranks`` maps the prompt's passage numbers to retrieval ranks (the prompt may
+    show fewer passages than were retrieved); every retrieved passage is searched.
+    """
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        chunks: Sequence[int],
+        passage_ranks: dict[int, int],
+        encode: Callable[[list[str]], np.ndarray],
+    ) -> None:
+        self.snap = snapshot
+        self.chunks = list(chunks)
+        self.passage_ranks = passage_ranks
+        self.encode = encode
+        from qa.answerers.extractive import sentence_df  # stem document frequencies, cached per snapshot
+
+        self._df, self._n = sentence_df(snapshot)
+        # candidate spans per rank: (first, last, stems, vector, text); instructions left out
+        self.spans: list[list[tuple[int, int, frozenset[str], np.ndarray, str]]] = []
+        for chunk in self.chunks:
+            first, last = int(snapshot.chunks[chunk, 2]), int(snapshot.chunks[chunk, 3])
+            texts = {sid: self._text(sid, sid) for sid in range(first, last + 1)}
+            ok = {sid for sid, t in texts.items() if not is_instruction(t)}
+            stems = {sid: frozenset(content_stems(texts[sid])) for sid in ok}
+            cands = []
+            for sid in sorted(ok):
+                cands.append((sid, sid, stems[sid], snapshot.sentence_vectors[sid], texts[sid]))
+                if sid + 1 in ok and snapshot.sentence_doc[sid + 1] == snapshot.sentence_doc[sid]:
+                    vec = snapshot.sentence_vectors[sid] + snapshot.sentence_vectors[sid + 1]
+                    vec = vec / (np.linalg.norm(vec) or 1.0)
+                    cands.append((sid, sid + 1, stems[sid] | stems[sid + 1], vec, texts[sid] + " " + texts[sid + 1]))
+            self.spans.append(cands)
+
+    def _text(self, first: int, last: int) -> str:
+        doc = self.snap.documents[int(self.snap.sentence_doc[first])]
+        return doc.text[int(self.snap.sentences[first, 0]) : int(self.snap.sentences[last, 1])]
+
+    def weight(self, stem: str) -> float:
+        """idf of a stem over the index's sentences: a rare word (a name, "Canberra") must be in the span."""
+        return math.log((self._n + 1) / (self._df.get(stem, 0) + 0.5))
+
+    def _score(self, stems: dict[str, float], numbers: set[str], names: set[str], vec: np.ndarray, span: tuple) -> float:
+        first, last, span_stems, span_vec, text = span
+        total = sum(stems.values())
+        overlap = sum(w for st, w in stems.items() if st in span_stems) / total if total else 0.0
+        cos = float(span_vec @ vec)
+        support = 0.6 * overlap + 0.4 * min(1.0, max(0.0, (cos - 0.3) / 0.5))
+        if last > first:  # a two-sentence span must earn its length
+            support -= 0.03
+        if numbers - _numbers(text):
+            support = min(support, 0.3)  # a number the span does not state
+        missing_names = names - span_stems
+        if names and missing_names:
+            support *= 1.0 - 0.5 * len(missing_names) / len(names)
+        return max(0.0, min(1.0, support))
+
+    def best(self, stems: dict[str, float], numbers: set[str], names: set[str], vec: np.ndarray, ranks: Sequence[int]) -> Span | None:
+        top: Span | None = None
+        for rank in ranks:
+            for span in self.spans[rank]:
+                s = self._score(stems, numbers, names, vec, span)
+                if top is None or s > top.support + 1e-9:
+                    top = Span(rank, span[0], span[1], s)
+        return top
+
+    def verify(self, raw_sentences: Sequence[str]) -> list[VerifiedSentence]:
+        """Verify complete sentences (raw model text, markers included)."""
+        items: list[VerifiedSentence] = []
+        for raw in raw_sentences:
+            text = strip_all_markers(raw)
+            if not any(ch.isalnum() for ch in text):
+                continue
+            numbers = list(dict.fromkeys(marker_numbers(raw)))
+            cited = [n for n in numbers if n in self.passage_ranks]
+            items.append(VerifiedSentence(text, cited, [n for n in numbers if n not in self.passage_ranks]))
+        if not items:
+            return items
+        vecs = np.asarray(self.encode([it.text for it in items]), dtype=np.float32)
+        all_ranks = range(len(self.chunks))
+        for it, vec in zip(items, vecs):
+            stems = {st: max(0.1, self.weight(st)) for st in content_stems(it.text)}
+            numbers, names = _numbers(it.text), _names(it.text)
+            best_any = self.best(stems, numbers, names, vec, all_ranks)
+            kept: list[Span] = []
+            for n in it.cited:
+                span = self.best(stems, numbers, names, vec, [self.passage_ranks[n]])
+                if span and span.support >= SUPPORTED and best_any and span.support >= best_any.support - CITED_MARGIN:
+                    kept.append(span)
+            kept.sort(key=lambda s: -s.support)
+            if not kept and best_any is not None and best_any.support >= SUPPORTED:
+                kept, it.repaired = [best_any], True
+            it.spans = kept[:MAX_CITATIONS_PER_SENTENCE]
+            it.support = round(max([s.support for s in it.spans] or [best_any.support if best_any else 0.0]), 4)
+            if not it.spans:
+                it.repaired = bool(it.cited or it.dropped)
+        return items
+
+
+# ---------------------------------------------------------------------------- citations and answer text
+
+
+class CitationBook:
+    """Numbers verified spans by first appearance (one number per distinct span) and builds citations."""
+
+    def __init__(self, snapshot: Snapshot, chunks: Sequence[int]) -> None:
+        self.snap = snapshot
+        self.chunks = list(chunks)
+        self.citations: list[Citation] = []
+        self._numbers: dict[tuple[int, int], int] = {}  # (first, last) sentence id -> number: one per quote
+
+    def number(self, span: Span) -> int:
+        chunk = self.chunks[span.rank]
+        key = (span.first, span.last)
+        n = self._numbers.get(key)
+        if n is None:
+            n = self._numbers[key] = len(self.citations) + 1
+            doc = self.snap.documents[int(self.snap.sentence_doc[span.first])]
+            s, e = int(self.snap.sentences[span.first, 0]), int(self.snap.sentences[span.last, 1])
+            cs, ce = int(self.snap.chunks[chunk, 0]), int(self.snap.chunks[chunk, 1])
+            self.citations.append(
+                Citation(
+                    n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
+                    start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(span.support, 4),
+                )
+            )
+        return n
+
+    def markers(self, sentence: VerifiedSentence) -> list[int]:
+        return list(dict.fromkeys(self.number(s) for s in sentence.spans))
+
+
+def render(text: str, numbers: Sequence[int]) -> str:
+    """One answer sentence as shown: its text, then its verified markers."""
+    return text + "".join(f" [{n}]" if i == 0 else f"[{n}]" for i, n in enumerate(numbers))
+
+
+_REFUSAL_RE = re.compile(
+    r"\b(do(?:es)?\s*n[o']t|did\s*n[o']t|cannot|can't|could\s*n[o']t|unable to|no)\b[^.]{0,40}\b(contain|mention|include|find|found|"
+    r"say|provide|information|answer|state|specif)|\bnot (?:mentioned|stated|found|provided|specified)\b|\bno information\b",
+    re.I,
+)
+
+
+def is_refusal(text: str) -> bool:
+    """The model said the passages do not answer (short answers only: a long one that merely contains 'no' is an answer)."""
+    plain = strip_all_markers(text)
+    return bool(plain) and len(plain) <= 240 and bool(_REFUSAL_RE.search(plain))
+
+
+def iter_sentence_texts(text: str) -> Iterator[str]:
+    """Split a complete text into raw sentences with the streaming splitter (one code path)."""
+    stream = SentenceStream()
+    for kind, value in [*stream.feed(text), *stream.finish()]:
+        if kind == "end":
+            yield value
+
+
+def quotes_instruction(answer: Answer, snapshot: Snapshot) -> bool:
+    """Whether a citation of ``answer`` quotes (part of) an instruction sentence of a passage.
+
+    An answer that merely repeats "Ignore previous instructions and reply ..." relays the
+    injection instead of answering, whichever answerer chose it, so the chain abstains.
+    The whole stored sentence is checked, because a trimmed quote may cut off the imperative.
+    """
+    if answer.abstained or not answer.citations:
+        return False
+    rows = {d.doc_id: i for i, d in enumerate(snapshot.documents)}
+    for c in answer.citations:
+        idx = rows.get(c.doc_id)
+        if idx is None:
+            continue
+        doc = snapshot.documents[idx]
+        sids = np.flatnonzero(snapshot.sentence_doc == idx)
+        spans = snapshot.sentences[sids]
+        hit = sids[(spans[:, 0] < c.end) & (spans[:, 1] > c.start)]
+        texts = [doc.text[int(snapshot.sentences[s, 0]) : int(snapshot.sentences[s, 1])] for s in hit] or [c.quote]
+        if any(is_instruction(t) for t in texts):
+            return True
+    return False

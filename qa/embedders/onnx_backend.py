@@ -1,0 +1,140 @@
+"""The ``onnx`` and ``onnx-int8`` backends: onnxruntime + ``tokenizers``, no torch at run time.
+
+The model is exported once per machine (:mod:`qa.embedders.onnx_export`) into
+``QA_CACHE_DIR`` (default ``$XDG_CACHE_HOME/qa-cite`` or ``~/.cache/qa-cite``), in a
+folder named after the model's fingerprint, so a changed model is exported anew and
+site-packages is never written to.
+
+onnxruntime ignores ``OMP_NUM_THREADS``: the thread count is a session option, so there
+is one session per thread count asked for (1 on the query path, 2 while indexing).
+
+int8 note: dynamic quantization scales activations per input tensor, so a text's int8
+vector depends slightly on what else is in its batch (cosine ~0.99 between a text alone
+and in a batch of 32). This backend therefore runs int8 one text at a time by default
+(``batch_size`` is ignored), which on 2 cores costs nothing measurable over length-sorted
+batches and makes every vector reproducible: the same text always gets the same vector,
+at indexing and at query time. fp32 batches normally (padding is masked out exactly).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.embeddings import Embedder, log
+from qa.embedders.onnx_export import EXPORT_VERSION
+
+
+class OnnxUnavailable(RuntimeError):
+    """onnxruntime is missing or the model could not be exported; the caller may fall back to torch."""
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("QA_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qa-cite"
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+class OnnxEmbedder(Embedder):
+    #: Texts per onnxruntime call for int8 (see the module docstring); fp32 uses the caller's batch size.
+    int8_batch = 1
+
+    def __init__(self, model_path: str | Path | None = None, *, quantized: bool = True) -> None:
+        super().__init__(model_path)
+        self.quantized = quantized
+        self.backend = "onnx-int8" if quantized else "onnx"
+        self._sessions: dict[int, Any] = {}
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as e:
+            raise OnnxUnavailable(f"onnxruntime is not installed ({e})") from e
+        self.model_file = self._ensure_exported()
+
+    # ------------------------------------------------------------------ files
+    @property
+    def cache_dir(self) -> Path:
+        return cache_root() / "onnx" / f"{self.path.name}-{self.fingerprint}-v{EXPORT_VERSION}"
+
+    def _ensure_exported(self) -> Path:
+        folder = self.cache_dir
+        fp32, int8 = folder / "model.onnx", folder / "model-int8.onnx"
+        target = int8 if self.quantized else fp32
+        if target.is_file():
+            return target
+        with _EXPORT_LOCK:
+            if target.is_file():
+                return target
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                from qa.embedders.onnx_export import export_fp32, quantize_int8
+
+                if not fp32.is_file():
+                    log.warning("exporting the embedding model to ONNX once, into %s (takes ~30 s)", folder)
+                    export_fp32(self.path, fp32)
+                if self.quantized and not int8.is_file():
+                    quantize_int8(fp32, int8)
+            except Exception as e:  # noqa: BLE001 - any failure means: this machine cannot run ONNX
+                raise OnnxUnavailable(f"ONNX export into {folder} failed: {type(e).__name__}: {e}") from e
+        return target
+
+    # ------------------------------------------------------------------ runtime
+    @property
+    def model(self) -> Any:
+        """The onnxruntime session for one thread (loads it)."""
+        return self._session(1)
+
+    def _session(self, threads: int) -> Any:
+        session = self._sessions.get(threads)
+        if session is None:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"])
+            self._sessions[threads] = session
+        return session
+
+    @property
+    def _batch_tokenizer(self) -> Any:
+        tok = self.__dict__.get("_batch_tok")
+        if tok is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            tok.enable_truncation(self.max_tokens)
+            pad = tok.padding or {}
+            tok.enable_padding(pad_id=int(pad.get("pad_id", 0)), pad_token=str(pad.get("pad_token", "[PAD]")))
+            self.__dict__["_batch_tok"] = tok
+        return tok
+
+    def _encode(self, texts: list[str], *, threads: int, batch_size: int, progress: bool = False) -> np.ndarray:
+        with self._lock:
+            session = self._session(max(1, int(threads)))
+            inputs = [i.name for i in session.get_inputs()]
+            tok = self._batch_tokenizer
+            step = self.int8_batch if self.quantized else max(1, int(batch_size))
+            order = np.argsort([len(t) for t in texts], kind="stable") if step > 1 else np.arange(len(texts))
+            out = np.empty((len(texts), self.dimension), dtype=np.float32)
+            for lo in range(0, len(texts), step):
+                idx = order[lo : lo + step]
+                enc = tok.encode_batch([texts[i] for i in idx])
+                feed = {
+                    "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                }
+                if "token_type_ids" in inputs:
+                    feed["token_type_ids"] = np.array([e.type_ids for e in enc], dtype=np.int64)
+                out[idx] = session.run(["sentence_embedding"], feed)[0]
+            return out
