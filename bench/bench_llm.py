@@ -142,7 +142,8 @@ def main() -> None:
             rows.append({
                 "id": item.id, "prompt_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens"),
                 "ttft_s": None if ttft is None else round(ttft, 3), "total_s": round(total, 3), "fallback": answer.fallback,
-                "abstained": answer.abstained, "answer": answer.answer,
+                "abstained": answer.abstained, "answer": answer.answer, "model_reply": answerer.last_raw,
+                "citation_ok": {"on": on[-1].citation_ok, "off": off[-1].citation_ok, "extractive": ext[-1].citation_ok},
             })
             print(f"[{i + 1}/{len(gold)}] {item.id}: {rows[-1]['prompt_tokens']} prompt tokens, first token "
                   f"{rows[-1]['ttft_s']} s, total {total:.1f} s{' (fallback)' if answer.fallback else ''}", file=sys.stderr)

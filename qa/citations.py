@@ -180,6 +180,20 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER_RE.findall(text)}
 
 
+_SPEAKER_RE = re.compile(
+    r"\b[Aa]ccording to ((?:[A-Z][\w’'.-]*\s?){1,4})|^\W*((?:[A-Z][\w’'.-]*\s?){1,4})\s*(?:also\s+|repeatedly\s+)?"
+    r"(?:said|says|claimed|claims|told|insisted|insists|stated|argued|suggested|noted|added|repeated|warned|asserted|described)\b"
+)
+
+
+def _speaker(text: str) -> set[str]:
+    """Stems of the person a sentence attributes its claim to ("According to Coale, ..."), if any."""
+    m = _SPEAKER_RE.search(text)
+    if not m:
+        return set()
+    return set(content_stems(m.group(1) or m.group(2)))
+
+
 def _names(text: str) -> set[str]:
     """Capitalised words after the first one: the names a claim is about."""
     toks = re.findall(r"[^\W\d_][\w’'-]*", text)
@@ -194,6 +208,18 @@ class Span:
     first: int
     last: int
     support: float
+
+
+QUESTION_WORD_WEIGHT = 0.3
+
+
+@dataclass
+class Claim:
+    stems: dict[str, float]  # content stem -> weight (idf, less for words from the question)
+    numbers: set[str]
+    names: set[str]
+    speaker: set[str]
+    vector: np.ndarray
 
 
 @dataclass
@@ -223,8 +249,10 @@ class Verifier:
         chunks: Sequence[int],
         passage_ranks: dict[int, int],
         encode: Callable[[list[str]], np.ndarray],
+        question: str = "",
     ) -> None:
         self.snap = snapshot
+        self.question_stems = frozenset(content_stems(question))
         self.chunks = list(chunks)
         self.passage_ranks = passage_ranks
         self.encode = encode
@@ -240,23 +268,31 @@ class Verifier:
             stems = {sid: frozenset(content_stems(texts[sid])) for sid in ok}
             cands = []
             for sid in sorted(ok):
-                cands.append((sid, sid, stems[sid], snapshot.sentence_vectors[sid], texts[sid]))
+                before = self._context_stems(sid)
+                cands.append((sid, sid, stems[sid], snapshot.sentence_vectors[sid], texts[sid], before))
                 if sid + 1 in ok and snapshot.sentence_doc[sid + 1] == snapshot.sentence_doc[sid]:
                     vec = snapshot.sentence_vectors[sid] + snapshot.sentence_vectors[sid + 1]
                     vec = vec / (np.linalg.norm(vec) or 1.0)
-                    cands.append((sid, sid + 1, stems[sid] | stems[sid + 1], vec, texts[sid] + " " + texts[sid + 1]))
+                    cands.append((sid, sid + 1, stems[sid] | stems[sid + 1], vec, texts[sid] + " " + texts[sid + 1], before))
             self.spans.append(cands)
 
     def _text(self, first: int, last: int) -> str:
         doc = self.snap.documents[int(self.snap.sentence_doc[first])]
         return doc.text[int(self.snap.sentences[first, 0]) : int(self.snap.sentences[last, 1])]
 
+    def _context_stems(self, sid: int) -> frozenset[str]:
+        """Stems of the sentence before ``sid`` (same document): who "he said" refers to."""
+        if sid == 0 or self.snap.sentence_doc[sid - 1] != self.snap.sentence_doc[sid]:
+            return frozenset()
+        return frozenset(content_stems(self._text(sid - 1, sid - 1)))
+
     def weight(self, stem: str) -> float:
         """idf of a stem over the index's sentences: a rare word (a name, "Canberra") must be in the span."""
         return math.log((self._n + 1) / (self._df.get(stem, 0) + 0.5))
 
-    def _score(self, stems: dict[str, float], numbers: set[str], names: set[str], vec: np.ndarray, span: tuple) -> float:
-        first, last, span_stems, span_vec, text = span
+    def _score(self, claim: Claim, span: tuple) -> float:
+        first, last, span_stems, span_vec, text, before = span
+        stems, numbers, names, vec = claim.stems, claim.numbers, claim.names, claim.vector
         total = sum(stems.values())
         overlap = sum(w for st, w in stems.items() if st in span_stems) / total if total else 0.0
         cos = float(span_vec @ vec)
@@ -268,16 +304,27 @@ class Verifier:
         missing_names = names - span_stems
         if names and missing_names:
             support *= 1.0 - 0.5 * len(missing_names) / len(names)
+        if claim.speaker and not claim.speaker & (span_stems | before):
+            support = min(support, 0.3)  # attributed to someone the passage does not name there
         return max(0.0, min(1.0, support))
 
-    def best(self, stems: dict[str, float], numbers: set[str], names: set[str], vec: np.ndarray, ranks: Sequence[int]) -> Span | None:
+    def best(self, claim: Claim, ranks: Sequence[int]) -> Span | None:
         top: Span | None = None
         for rank in ranks:
             for span in self.spans[rank]:
-                s = self._score(stems, numbers, names, vec, span)
+                s = self._score(claim, span)
                 if top is None or s > top.support + 1e-9:
                     top = Span(rank, span[0], span[1], s)
         return top
+
+    def claim(self, text: str, vector: np.ndarray) -> Claim:
+        """What a sentence asserts, for scoring: words repeated from the question weigh less,
+        so support is about the answer's own content, not about echoing the question."""
+        stems: dict[str, float] = {}
+        for st in content_stems(text):
+            w = max(0.1, self.weight(st))
+            stems[st] = w * (QUESTION_WORD_WEIGHT if st in self.question_stems else 1.0)
+        return Claim(stems, _numbers(text), _names(text), _speaker(text), vector)
 
     def verify(self, raw_sentences: Sequence[str]) -> list[VerifiedSentence]:
         """Verify complete sentences (raw model text, markers included)."""
@@ -294,12 +341,11 @@ class Verifier:
         vecs = np.asarray(self.encode([it.text for it in items]), dtype=np.float32)
         all_ranks = range(len(self.chunks))
         for it, vec in zip(items, vecs):
-            stems = {st: max(0.1, self.weight(st)) for st in content_stems(it.text)}
-            numbers, names = _numbers(it.text), _names(it.text)
-            best_any = self.best(stems, numbers, names, vec, all_ranks)
+            claim = self.claim(it.text, vec)
+            best_any = self.best(claim, all_ranks)
             kept: list[Span] = []
             for n in it.cited:
-                span = self.best(stems, numbers, names, vec, [self.passage_ranks[n]])
+                span = self.best(claim, [self.passage_ranks[n]])
                 if span and span.support >= SUPPORTED and best_any and span.support >= best_any.support - CITED_MARGIN:
                     kept.append(span)
             kept.sort(key=lambda s: -s.support)

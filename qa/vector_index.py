@@ -59,7 +59,7 @@ def default_nlist(n: int) -> int:
 
 def default_nprobe(nlist: int) -> int:
     """Lists scanned per query: enough for recall@10 >= 0.95 against flat (docs/benchmarks.md)."""
-    return int(max(1, min(nlist, max(16, nlist // 12))))
+    return int(max(1, min(nlist, max(32, nlist // 8))))
 
 
 class DenseIndex:

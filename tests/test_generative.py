@@ -200,6 +200,19 @@ def test_out_of_range_citations_are_dropped_and_unsupported_sentences_marked(see
     assert_exact(seed_assistant, ans)
 
 
+def test_claim_attributed_to_the_wrong_person_is_not_supported(seed_assistant: Assistant) -> None:
+    right, _ = numbers_for(seed_assistant, COALE_Q, COALE_FACT)
+    reply = (
+        f"According to Machado, the talks resulted in releasing some political prisoners in exchange for sanctions relief [{right}]. "
+        f"Coale said the talks resulted in releasing some political prisoners in exchange for sanctions relief [{right}]."
+    )
+    chain, _ = generative_chain(seed_assistant, fake_model(reply))
+    ans = ask(chain, COALE_Q)
+    wrong_speaker, right_speaker = ans.sentences
+    assert wrong_speaker.citations == [] and wrong_speaker.support < SUPPORTED
+    assert right_speaker.citations == [1] and COALE_FACT in ans.citations[0].quote
+
+
 def test_wholly_unsupported_answer_falls_back_to_extractive(seed_assistant: Assistant) -> None:
     chain, _ = generative_chain(seed_assistant, fake_model("The capital of Australia is Canberra [1]."))
     ans = ask(chain, "What is the capital of Australia?")

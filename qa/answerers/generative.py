@@ -95,7 +95,7 @@ class GenerativeAnswerer:
         snap = retrieval.snapshot
         messages, passages = self.prompt(question, retrieval, context)
         chunks = [h.chunk for h in retrieval.hits]
-        verifier = Verifier(snap, chunks, {p.n: p.rank for p in passages}, self._encode)
+        verifier = Verifier(snap, chunks, {p.n: p.rank for p in passages}, self._encode, question)
         book = CitationBook(snap, chunks)
         held_words = _instruction_words(verifier, question)
         splitter = SentenceStream()
