@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         default="auto", description="Dense index of new generations: flat, ivf, or auto (ivf from ivf_min_chunks chunks on)."
     )
     ivf_min_chunks: int = Field(default=50_000, ge=1, description="With index_type=auto, corpora this large get an IVF index.")
-    ivf_nprobe: int = Field(default=0, ge=0, description="IVF lists searched per query; 0 = chosen from the list count.")
+    ivf_nprobe: int = Field(default=0, ge=0, description="IVF lists searched per query, recorded when the index is written; 0 = chosen from the list count.")
     query_threads: int = Field(default=1, ge=1, description="Embedding threads on the query path (1 avoids collapse on 2 cores).")
     index_threads: int = Field(default=2, ge=1, description="Embedding threads while bulk indexing.")
     embed_batch_size: int = Field(default=32, ge=1)
