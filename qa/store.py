@@ -417,7 +417,7 @@ class IndexStore:
         finally:
             con.close()
         # Memory-mapped: at a million chunks the sentence vectors are gigabytes, and a query reads a few rows.
-        sentence_vectors = np.load(gen_dir / "sentences.npy", mmap_mode="r", allow_pickle=False)
+        sentence_vectors = vector_index.random_access(np.load(gen_dir / "sentences.npy", mmap_mode="r", allow_pickle=False))
         if sentence_vectors.dtype != np.float32:
             raise IndexCorruptError(f"index {self.root} has sentence vectors of type {sentence_vectors.dtype}; {_rebuild_hint(self.root)}")
         dense_info = manifest.get("dense")

@@ -76,9 +76,20 @@ class DenseIndex:
         self._vectors = vectors
         self.ids = ids  # IVF only: faiss id of each row, increasing
         self.info = info or {}
+        self._fd: int | None = None
         if kind == "ivf":
             self.nprobe = nprobe or default_nprobe(index.nlist)
             index.nprobe = self.nprobe
+            filename, offset = getattr(vectors, "filename", None), getattr(vectors, "offset", None)
+            if filename and offset is not None:
+                import os
+                import weakref
+
+                # Re-scoring reads ~30 rows per query with pread: mapping them would pull the
+                # neighbouring pages into the resident set too (page-cache fault-around).
+                self._fd = os.open(filename, os.O_RDONLY)
+                self._offset = int(offset)
+                weakref.finalize(self, os.close, self._fd)
 
     @property
     def ntotal(self) -> int:
@@ -106,6 +117,15 @@ class DenseIndex:
 
     def reconstruct_n(self, start: int, n: int) -> np.ndarray:
         return np.array(self.vectors[start : start + n], dtype=np.float32)
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        if self._fd is None:
+            return np.asarray(self.vectors[rows], dtype=np.float32)
+        import os
+
+        width = self.d * 4
+        buf = b"".join(os.pread(self._fd, width, self._offset + int(r) * width) for r in rows)
+        return np.frombuffer(buf, dtype=np.float32).reshape(len(rows), self.d)
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         if self.ids is None:
@@ -138,7 +158,7 @@ class DenseIndex:
             cand = np.unique(cand[cand >= 0])
             if len(cand) == 0:
                 continue
-            scores = np.asarray(self.vectors[cand], dtype=np.float32) @ x[qi]
+            scores = self._read_rows(cand) @ x[qi]
             top = np.argsort(-scores, kind="stable")[:k]
             out_s[qi, : len(top)] = scores[top]
             out_i[qi, : len(top)] = cand[top]
@@ -171,7 +191,7 @@ def load(gen_dir: Path, dense_info: dict[str, Any] | None, nprobe: int = 0) -> D
         if not isinstance(index, faiss.IndexIVF):
             raise ValueError(f"chunks.faiss holds a {type(index).__name__}, the manifest says IVF")
         ivf = index
-        vectors = np.load(gen_dir / "chunks.npy", mmap_mode="r", allow_pickle=False)
+        vectors = random_access(np.load(gen_dir / "chunks.npy", mmap_mode="r", allow_pickle=False))
         ids = np.load(gen_dir / "chunk_ids.npy", allow_pickle=False)
         if vectors.shape != (index.ntotal, index.d) or ids.shape != (index.ntotal,) or vectors.dtype != np.float32:
             raise ValueError(f"chunks.npy {vectors.shape} / chunk_ids.npy {ids.shape} do not match the IVF index ({index.ntotal})")
@@ -179,6 +199,23 @@ def load(gen_dir: Path, dense_info: dict[str, Any] | None, nprobe: int = 0) -> D
             raise ValueError("chunk_ids.npy is not increasing")
         return DenseIndex(ivf, "ivf", vectors=vectors, ids=ids, nprobe=nprobe or int(info.get("nprobe") or 0), info=info)
     return DenseIndex(index, "flat", info=info)
+
+
+def random_access(array: np.ndarray) -> np.ndarray:
+    """Tell the kernel a memory-mapped array is read row by row at random: no read-ahead.
+
+    Without it every row fetched pulls ~128 KB of neighbours into the process's resident
+    set (measured: +700 MB RSS over 400 queries at a million chunks).
+    """
+    import mmap
+
+    m = getattr(array, "_mmap", None)
+    if m is not None and hasattr(m, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        try:
+            m.madvise(mmap.MADV_RANDOM)
+        except (OSError, ValueError):
+            pass
+    return array
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
