@@ -35,7 +35,7 @@ from qa.store import Snapshot
 
 SUPPORTED = 0.5  # support at or above this: the span backs the sentence
 CITED_MARGIN = 0.1  # keep the model's own number unless another passage is clearly better
-MAX_CITATIONS_PER_SENTENCE = 2
+MAX_CITATIONS_PER_SENTENCE = 1  # the best supporting span; a second one rarely adds evidence, often noise
 
 # ---------------------------------------------------------------------------- markers
 

@@ -61,6 +61,12 @@ class LlamaCppChat(BaseChatModel):
         # llama-cpp-python defaults to half the cores; on a 2-core machine that halves speed
         return load_llama(self.model_path, self.n_ctx, self.n_threads or os.cpu_count() or 1)
 
+    # _fresh_context: llama-cpp-python reuses the longest common token prefix of the previous
+    # call, so a repeated question evaluates only its last prompt token. The logits then come
+    # from a different batch shape, differ in the last bits, and greedy decoding can diverge:
+    # the same question gave two different answers. Resetting costs little here because each
+    # question's passages differ anyway, and it makes temperature-0 answers reproducible.
+
     @staticmethod
     def _messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
         return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
@@ -79,6 +85,7 @@ class LlamaCppChat(BaseChatModel):
     ) -> ChatResult:
         llm, lock = self._llama()
         with lock:
+            llm.reset()  # see _fresh_context
             out = llm.create_chat_completion(messages=self._messages(messages), **self._params(stop, **kwargs))
         usage = out.get("usage") or {}
         message = AIMessage(
@@ -96,6 +103,7 @@ class LlamaCppChat(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         llm, lock = self._llama()
         with lock:  # held for the whole generation: the context is shared
+            llm.reset()  # see _fresh_context
             generated = 0
             for part in llm.create_chat_completion(messages=self._messages(messages), stream=True, **self._params(stop, **kwargs)):
                 token = part["choices"][0].get("delta", {}).get("content")
