@@ -7,6 +7,8 @@ each other's documents and readers are never blocked.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -104,10 +106,12 @@ def prepare_documents(
 ) -> list[DocumentPayload]:
     """Sentence spans, chunks and vectors for each document; all vectors in one batched pass."""
     limit = min(settings.chunk_max_tokens, embedder.max_tokens)
+    # Fitting and chunking count each sentence again; one cache per call keeps memory bounded.
+    count_tokens = functools.lru_cache(maxsize=65_536)(embedder.count_tokens)
     plans = []
     for d in docs:
-        spans = fit_sentences(d.text, split_sentences(d.text, 0, d.body_end), embedder.count_tokens, limit)
-        chunks = chunk_sentences(d.text, spans, embedder.count_tokens, limit, settings.chunk_overlap_sentences)
+        spans = fit_sentences(d.text, split_sentences(d.text, 0, d.body_end), count_tokens, limit)
+        chunks = chunk_sentences(d.text, spans, count_tokens, limit, settings.chunk_overlap_sentences)
         plans.append((d, spans, chunks))
     sentence_texts = [d.text[s:e] for d, spans, _ in plans for s, e in spans]
     if CHUNK_VECTORS == "sentence-mean":
