@@ -426,13 +426,14 @@ def quotes_instruction(answer: Answer, snapshot: Snapshot) -> bool:
     """
     if answer.abstained or not answer.citations:
         return False
-    rows = {d.doc_id: i for i, d in enumerate(snapshot.documents)}
+    rows = snapshot.doc_rows
     for c in answer.citations:
         idx = rows.get(c.doc_id)
         if idx is None:
             continue
         doc = snapshot.documents[idx]
-        sids = np.flatnonzero(snapshot.sentence_doc == idx)
+        ids = snapshot.doc_sentences(idx)
+        sids = np.arange(ids.start, ids.stop)
         spans = snapshot.sentences[sids]
         hit = sids[(spans[:, 0] < c.end) & (spans[:, 1] > c.start)]
         texts = [doc.text[int(snapshot.sentences[s, 0]) : int(snapshot.sentences[s, 1])] for s in hit] or [c.quote]

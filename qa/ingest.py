@@ -8,10 +8,11 @@ each other's documents and readers are never blocked.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 from qa.chunking import chunk_sentences, fit_sentences, split_sentences
 from qa.documents import DocumentError, LoadedDocument, iter_files, load_document
 from qa.embeddings import Embedder
+from qa.lexical import sentence_stem_df
 from qa.vector_index import INDEX_TYPES, DenseConfig
 from qa.settings import Settings
 from qa.store import (
@@ -250,9 +252,33 @@ def merge(
         faiss_index=None,
         bm25=None,
         chunk_ids=np.concatenate(chunk_ids).astype(np.int64) if chunk_ids else np.zeros(0, np.int64),
+        stem_df=_merged_stem_df(base, keep, payloads),
     )
     vectors = np.concatenate(chunk_vectors).astype(np.float32) if chunk_vectors else np.zeros((0, dim), np.float32)
     return snapshot, chunk_texts, vectors
+
+
+def _stored_sentences(base: Snapshot, mask: np.ndarray) -> Iterator[str]:
+    """Texts of ``base``'s sentences whose document is selected by ``mask``."""
+    for sid in np.flatnonzero(mask[base.sentence_doc]) if len(base.sentence_doc) else ():
+        s, e = base.sentences[sid]
+        yield base.documents[int(base.sentence_doc[sid])].text[int(s) : int(e)]
+
+
+def _merged_stem_df(base: Snapshot, keep: np.ndarray, payloads: list[DocumentPayload]) -> dict[str, int]:
+    """``base``'s stem counts minus the dropped documents' sentences plus the new ones'.
+
+    Only changed documents are read, so adding one file to a large index stays cheap. An
+    index written before the counts were stored is counted in full once.
+    """
+    if base.stem_df is None and base.documents:
+        df = sentence_stem_df(_stored_sentences(base, keep))
+    else:
+        df = Counter(base.stem_df or {})
+        df.subtract(sentence_stem_df(_stored_sentences(base, ~keep)))
+    for p in payloads:
+        df.update(sentence_stem_df(p.record.text[int(s) : int(e)] for s, e in p.sentences))
+    return {k: v for k, v in df.items() if v > 0}
 
 
 def record_from(doc: LoadedDocument) -> DocumentRecord:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
@@ -46,6 +48,14 @@ def content_stems(text: str) -> list[str]:
 def content_words(text: str) -> list[str]:
     """The folded words behind :func:`content_stems`, for matching by meaning rather than form."""
     return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def sentence_stem_df(sentences: Iterable[str]) -> Counter[str]:
+    """In how many of ``sentences`` each content stem occurs: the idf behind question-word weights."""
+    df: Counter[str] = Counter()
+    for text in sentences:
+        df.update(set(content_stems(text)))
+    return df
 
 
 def bm25_tokens(texts: list[str]) -> list[list[str]]:

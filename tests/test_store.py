@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
+from qa.lexical import sentence_stem_df
 from qa.settings import load_settings
 from qa.store import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexStore
 from tests.conftest import SEED_FILE
@@ -51,6 +52,50 @@ def test_changed_file_replaces_its_chunks_and_remove_purges(index_copy: Path, tm
     for i in range(snap.n_chunks):
         first, last = snap.chunks[i, 2], snap.chunks[i, 3]
         assert snap.sentence_doc[first] == snap.chunk_doc[i] == snap.sentence_doc[last]
+
+
+def _recounted_stem_df(snap) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    texts = (snap.documents[int(d)].text[int(s) : int(e)] for d, (s, e) in zip(snap.sentence_doc, snap.sentences))
+    return dict(sentence_stem_df(texts))
+
+
+def test_stored_stem_counts_follow_adds_updates_and_removals(index_copy: Path, tmp_path: Path) -> None:
+    """The idf table is updated incrementally at write time; it must equal a full recount."""
+    a = Assistant.open(index_copy)
+    assert a.snapshot().stem_df == _recounted_stem_df(a.snapshot())
+    doc = _write(tmp_path / "note.txt", "The lighthouse keeper is named Oriel Vantablack.\nShe paints boats. Boats float.")
+    a.add([doc])
+    snap = a.snapshot()
+    assert snap.stem_df["vantablack"] == 1 and snap.stem_df["boat"] == 2
+    assert snap.stem_df == _recounted_stem_df(snap)
+    _write(doc, "The lighthouse keeper is named Brannoch Quillfeather.\nHe mends nets.")
+    a.add([doc])
+    snap = a.snapshot()
+    assert "vantablack" not in snap.stem_df and snap.stem_df == _recounted_stem_df(snap)
+    a.remove([doc])
+    snap = IndexStore(index_copy).load()  # as persisted, not just in memory
+    assert "quillfeath" not in snap.stem_df and snap.stem_df == _recounted_stem_df(snap)
+
+
+def test_index_without_stored_stem_counts_still_answers_and_gains_them(index_copy: Path, tmp_path: Path) -> None:
+    """Indexes written before the table existed: counted at the first question, stored at the next write."""
+    import sqlite3
+
+    store = IndexStore(index_copy)
+    manifest = json.loads((index_copy / "manifest.json").read_text())
+    db = index_copy / manifest["generation_dir"] / "store.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE stem_df")
+    con.commit()
+    con.close()
+    manifest["files"].pop("store.sqlite")  # the checksum no longer matches what we just edited
+    (index_copy / "manifest.json").write_text(json.dumps(manifest))
+    snap = store.load()
+    assert snap.stem_df is None
+    a = Assistant.open(index_copy)
+    assert not a.ask("What did Coale say about prisoners?").abstained
+    a.add([_write(tmp_path / "n.txt", "Ferries leave at noon.")])
+    assert a.snapshot().stem_df == _recounted_stem_df(a.snapshot())
 
 
 def test_crash_during_write_leaves_previous_index_usable(index_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,7 +58,9 @@ _DF_CACHE: "weakref.WeakKeyDictionary[Snapshot, tuple[Counter[str], int]]" = wea
 def sentence_df(snapshot: Snapshot) -> tuple[Counter[str], int]:
     """Document frequency of stems over sentences: the idf that weighs question words."""
     cached = _DF_CACHE.get(snapshot)
-    if cached is None:
+    if cached is None and snapshot.stem_df is not None:
+        cached = _DF_CACHE[snapshot] = (Counter(snapshot.stem_df), len(snapshot.sentences))
+    if cached is None:  # an index written before the counts were stored
         df: Counter[str] = Counter()
         for i in range(len(snapshot.sentences)):
             df.update(sentence_stems(snapshot, i))
