@@ -36,6 +36,10 @@ IndexTypeOpt = Annotated[
     Optional[str],
     typer.Option("--index-type", help="Dense index: auto (IVF from QA_IVF_MIN_CHUNKS chunks), flat or ivf (env QA_INDEX_TYPE)."),
 ]
+RayOpt = Annotated[
+    Optional[str],
+    typer.Option("--ray", help="Run on the Ray cluster at HOST:PORT, or auto (RAY_ADDRESS); needs the ray extra, see docs/cluster.md (env QA_RAY_ADDRESS)."),
+]
 LlmOpt = Annotated[
     Optional[str],
     typer.Option("--llm", help="Answering backend: extractive (default), llamacpp:PATH.gguf, ollama:MODEL, openai:MODEL (env QA_LLM)."),
@@ -84,13 +88,21 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     embedding_backend: BackendOpt = None,
     index_type: IndexTypeOpt = None,
+    ray: RayOpt = None,
 ) -> None:
-    """Add or update documents; unchanged files are skipped by content hash."""
+    """Add or update documents; unchanged files are skipped by content hash.
+
+    With --ray, loading, chunking and embedding run on a Ray cluster (docs/cluster.md); the
+    index is still written here, atomically, as in a local run.
+    """
     from tqdm import tqdm
 
     settings = _settings_from(
-        index=index, model_path=model_path, max_file_mb=max_file_mb, embedding_backend=embedding_backend, index_type=index_type
+        index=index, model_path=model_path, max_file_mb=max_file_mb, embedding_backend=embedding_backend, index_type=index_type,
+        ray_address=ray,
     )
+    if settings.ray_address:
+        _ray_connect(settings.ray_address)  # fail fast, before the model loads
     assistant = _open(index, settings, create=True, validate=not fresh)  # --fresh must work on a damaged index
     bar: tqdm | None = None
 
@@ -103,11 +115,17 @@ def index(
         bar.n = done
         bar.refresh()
 
+    from qa.distributed import DistributedError, RayIngest, describe_nodes
+    from qa.ingest import index_paths
     from qa.store import IndexError_
 
+    ray_prepare = RayIngest(settings.ray_address, settings) if settings.ray_address else None
     try:
-        report = assistant.add(paths, fresh=fresh, progress=progress)
-    except IndexError_ as e:
+        if ray_prepare is None:
+            report = assistant.add(paths, fresh=fresh, progress=progress)
+        else:
+            report = index_paths(assistant.store, paths, assistant.embedder, settings, fresh=fresh, progress=progress, prepare=ray_prepare)
+    except (IndexError_, DistributedError) as e:
         err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     finally:
@@ -115,6 +133,8 @@ def index(
             bar.close()
     for path, reason in report.skipped:
         err.print(f"skipped {path}: {reason}", markup=False)  # a file named "x [draft].txt" must print as is
+    if ray_prepare is not None and ray_prepare.last.nodes:
+        err.print(describe_nodes(ray_prepare.last.nodes, "documents"), markup=False)
     out.print(report.summary())
     raise typer.Exit(1 if report.skipped else 0)
 
@@ -236,6 +256,41 @@ def _print_verification(answer: Any) -> None:
             out.print(f"  [yellow]unsupported:[/yellow] “{s.text}”", soft_wrap=True)
 
 
+def _ray_connect(address: str) -> None:
+    """Join the cluster before anything heavy loads, so a missing extra or a wrong address fails in seconds."""
+    from qa.distributed import DistributedError, connect
+
+    try:
+        connect(address)
+    except DistributedError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2) from e
+
+
+def _answer_line(assistant: Any, lineno: int, line: str, done: set[str]) -> dict[str, Any] | None:
+    """One input line of `qa batch` -> its output record (None: blank, or answered before with --resume).
+
+    A line that cannot be answered becomes {"id", "line", "error"}. Local and --ray batches
+    both call this, so a line fails the same way wherever it runs.
+    """
+    from qa.assistant import QuestionError
+
+    if not line.strip():
+        return None
+    qid: Any = lineno
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict):
+            raise ValueError("line is not a JSON object")
+        qid = item.get("id", lineno)
+        if str(qid) in done:
+            return None
+        answer = assistant.ask(item.get("question", ""), history=item.get("history"), documents=item.get("documents"), id=qid)
+        return answer.to_dict()
+    except (json.JSONDecodeError, ValueError, QuestionError, TypeError) as e:
+        return {"id": qid, "line": lineno, "error": f"{type(e).__name__}: {e}"}
+
+
 @app.command()
 def batch(
     input: Annotated[Path, typer.Argument(help="JSONL: one {id, question, history?} per line.")],
@@ -244,17 +299,22 @@ def batch(
     model_path: ModelOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip ids already answered in --out.")] = False,
     llm: LlmOpt = None,
+    ray: RayOpt = None,
 ) -> None:
-    """Answer a JSONL file of questions; output lines follow input order."""
+    """Answer a JSONL file of questions; output lines follow input order.
+
+    With --ray, the questions are spread over actors of a Ray cluster that each open the
+    index read-only; the index folder must be readable at the same path on every node.
+    """
     from tqdm import tqdm
 
-    from qa.assistant import QuestionError
-
-    settings = _settings_from(index=index, model_path=model_path, llm=llm)
+    settings = _settings_from(index=index, model_path=model_path, llm=llm, ray_address=ray)
     if not input.is_file():
         err.print(f"[red]error:[/red] no such file: {input}")
         raise typer.Exit(2)
-    assistant = _open(index, settings)
+    if settings.ray_address:
+        _ray_connect(settings.ray_address)
+    assistant = _open(index, settings)  # also with --ray: a missing or damaged index fails here, with its fix
     done: set[str] = set()
     if resume and out_path.is_file():
         for line in out_path.read_text(encoding="utf-8").splitlines():
@@ -268,25 +328,34 @@ def batch(
     lines = input.read_text(encoding="utf-8", errors="replace").splitlines()
     mode = "a" if resume else "w"
     with open(out_path, mode, encoding="utf-8") as fh:
-        for lineno, line in enumerate(tqdm(lines, desc="answering", unit="q", file=sys.stderr, disable=len(lines) < 5), start=1):
-            if not line.strip():
-                continue
-            record: dict[str, Any]
-            qid: Any = lineno
+        if settings.ray_address:
+            from collections import Counter
+
+            from qa.distributed import DistributedError, answer_lines_on_ray, describe_nodes
+
+            nodes: Counter[str] = Counter()
+            answered = answer_lines_on_ray(
+                lines, assistant.store.root, settings, settings.ray_address, answer_line=_answer_line, done=done
+            )
             try:
-                item = json.loads(line)
-                if not isinstance(item, dict):
-                    raise ValueError("line is not a JSON object")
-                qid = item.get("id", lineno)
-                if str(qid) in done:
+                for a in tqdm(answered, desc="answering", unit="q", file=sys.stderr, disable=len(lines) < 5):
+                    failed += a.failed
+                    nodes[a.node] += 1
+                    fh.write(a.json + "\n")
+                    fh.flush()
+            except DistributedError as e:
+                err.print(f"[red]error:[/red] {escape(str(e))}")
+                raise typer.Exit(2) from e
+            if nodes:
+                err.print(describe_nodes(nodes, "lines"), markup=False)
+        else:
+            for lineno, line in enumerate(tqdm(lines, desc="answering", unit="q", file=sys.stderr, disable=len(lines) < 5), start=1):
+                record = _answer_line(assistant, lineno, line, done)
+                if record is None:
                     continue
-                answer = assistant.ask(item.get("question", ""), history=item.get("history"), documents=item.get("documents"), id=qid)
-                record = answer.to_dict()
-            except (json.JSONDecodeError, ValueError, QuestionError, TypeError) as e:
-                failed += 1
-                record = {"id": qid, "line": lineno, "error": f"{type(e).__name__}: {e}"}
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            fh.flush()
+                failed += "error" in record
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.flush()
     err.print(f"answered {len(lines) - failed} lines, {failed} failed -> {out_path}")
     raise typer.Exit(1 if failed else 0)
 

@@ -36,6 +36,14 @@ from qa.store import (
 )
 
 Progress = Callable[[int, int, str], None]
+#: Loads, chunks and embeds listed files somewhere else (qa.distributed runs it on Ray): it gets the
+#: (path, source) pairs, the content hash already indexed per source, the model the index expects
+#: and the progress callback; it returns the new payloads (in listing order), the unchanged sources
+#: and the skipped (path, reason) pairs, exactly what the local loop below would have produced.
+PrepareFiles = Callable[
+    [list[tuple[Path, str]], dict[str, str], ModelInfo, Progress | None],
+    tuple[list[DocumentPayload], list[str], list[tuple[str, str]]],
+]
 
 #: How chunk vectors are made: "sentence-mean" (mean of the sentence vectors) or "embed" (the chunk text embedded).
 CHUNK_VECTORS = "sentence-mean"
@@ -313,11 +321,14 @@ def index_paths(
     sources: dict[str, str] | None = None,
     fresh: bool = False,
     progress: Progress | None = None,
+    prepare: PrepareFiles | None = None,
 ) -> IngestReport:
     """Add or update files; unchanged files (same content hash) cost nothing.
 
     ``sources`` maps a path to the source name to record instead of its absolute path
-    (UI uploads are recorded as ``upload:NAME``).
+    (UI uploads are recorded as ``upload:NAME``). ``prepare`` moves loading, chunking and
+    embedding elsewhere (``qa index --ray``); files are still listed here and the merge and
+    the atomic write below stay the same, so a distributed run keeps every local guarantee.
     """
     started = time.perf_counter()
     report = IngestReport()
@@ -327,6 +338,7 @@ def index_paths(
         check_model(base, info, store.root)
     known = {d.source: d.content_hash for d in base.documents}
     records: list[DocumentRecord] = []
+    listed: list[tuple[Path, str]] = []
     seen: set[str] = set()
     for path, reason in iter_files(paths):
         if reason is not None:
@@ -336,6 +348,9 @@ def index_paths(
         if source in seen:
             continue
         seen.add(source)
+        if prepare is not None:
+            listed.append((Path(path), source))
+            continue
         try:
             doc = load_document(path, max_bytes=int(settings.max_file_mb * 1024 * 1024), source=source)
         except DocumentError as e:
@@ -346,7 +361,14 @@ def index_paths(
             continue
         (report.updated if doc.source in known else report.added).append(doc.source)
         records.append(record_from(doc))
-    payloads = prepare_documents(records, embedder, settings, progress)
+    if prepare is not None:
+        payloads, unchanged, skipped = prepare(listed, known, info, progress)
+        report.unchanged.extend(unchanged)
+        report.skipped.extend(skipped)
+        for p in payloads:
+            (report.updated if p.record.source in known else report.added).append(p.record.source)
+    else:
+        payloads = prepare_documents(records, embedder, settings, progress)
     report.chunks = sum(len(p.chunks) for p in payloads)
     if payloads or fresh:
         with store.lock(settings.lock_timeout_s):

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     llm_verify: bool = Field(default=True, description="Verify and repair the model's citations (off only for measuring).")
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one request to an ollama:/openai: server.")
     lock_timeout_s: float = Field(default=60.0, ge=0.0, description="How long a writer waits for the index lock.")
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster for `qa index` and `qa batch` (like --ray): HOST:PORT of the head, or auto (RAY_ADDRESS); "
+        "unset = run locally. Needs the [ray] extra; see docs/cluster.md.",
+    )
 
     # Serving (qa serve, app.py). Any address but loopback needs auth or insecure_public (qa/exposure.py).
     host: str = Field(default="127.0.0.1", description="Address the UI binds; other than loopback it needs auth.")

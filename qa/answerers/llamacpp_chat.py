@@ -40,6 +40,42 @@ def load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, thread
         return entry
 
 
+def _prompt_tokens(llm: Any, messages: list[dict[str, str]]) -> list[int] | None:
+    """The tokens ``create_chat_completion`` will evaluate, formatted by the GGUF's own template."""
+    template = (llm.metadata or {}).get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    eos, bos = llm.token_eos(), llm.token_bos()
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+    )
+    result = formatter(messages=messages)
+    return [int(t) for t in llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)]
+
+
+def _system_prefix(llm: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Leading tokens this prompt shares with any prompt that has the same system message."""
+    if len(messages) < 2 or messages[0]["role"] != "system":
+        return []
+    try:
+        full = _prompt_tokens(llm, messages)
+        probe = _prompt_tokens(llm, [messages[0], {"role": "user", "content": "\u2063"}])
+    except Exception:  # noqa: BLE001 - an unusual template: fall back to a fresh context
+        return []
+    if not full or not probe:
+        return []
+    n = 0
+    for a, b in zip(full, probe):
+        if a != b:
+            break
+        n += 1
+    return full[: min(n, len(full) - 1)]  # at least one token is left for generate() to evaluate
+
+
 class LlamaCppChat(BaseChatModel):
     """Chat completion with a local GGUF model; greedy (temperature 0) unless told otherwise."""
 
@@ -61,11 +97,22 @@ class LlamaCppChat(BaseChatModel):
         # llama-cpp-python defaults to half the cores; on a 2-core machine that halves speed
         return load_llama(self.model_path, self.n_ctx, self.n_threads or os.cpu_count() or 1)
 
-    # _fresh_context: llama-cpp-python reuses the longest common token prefix of the previous
-    # call, so a repeated question evaluates only its last prompt token. The logits then come
-    # from a different batch shape, differ in the last bits, and greedy decoding can diverge:
-    # the same question gave two different answers. Resetting costs little here because each
-    # question's passages differ anyway, and it makes temperature-0 answers reproducible.
+    # _settle_cache: llama-cpp-python reuses the longest common token prefix of the previous
+    # call, so a repeated question evaluated only its last prompt token; the logits then came
+    # from a different batch shape, differed in the last bits, and greedy decoding diverged
+    # (the same question gave two different answers). Instead, the context is always cut
+    # back to the system prompt's tokens, which are evaluated on their own, once: every
+    # prompt is then computed the same way (system part, then the rest in one go), so
+    # temperature-0 answers are reproducible, and the rules are not re-read per question.
+
+    def _settle_cache(self, llm: Any, messages: list[dict[str, str]]) -> None:
+        prefix = _system_prefix(llm, messages)
+        if prefix and llm.n_tokens >= len(prefix) and [int(t) for t in llm.input_ids[: len(prefix)]] == prefix:
+            llm.n_tokens = len(prefix)  # generate() drops the cached rest and evaluates from here
+            return
+        llm.reset()
+        if prefix:
+            llm.eval(prefix)
 
     @staticmethod
     def _messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -84,9 +131,10 @@ class LlamaCppChat(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
     ) -> ChatResult:
         llm, lock = self._llama()
+        chat = self._messages(messages)
         with lock:
-            llm.reset()  # see _fresh_context
-            out = llm.create_chat_completion(messages=self._messages(messages), **self._params(stop, **kwargs))
+            self._settle_cache(llm, chat)
+            out = llm.create_chat_completion(messages=chat, **self._params(stop, **kwargs))
         usage = out.get("usage") or {}
         message = AIMessage(
             content=out["choices"][0]["message"].get("content") or "",
@@ -102,10 +150,11 @@ class LlamaCppChat(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
         llm, lock = self._llama()
+        chat = self._messages(messages)
         with lock:  # held for the whole generation: the context is shared
-            llm.reset()  # see _fresh_context
+            self._settle_cache(llm, chat)
             generated = 0
-            for part in llm.create_chat_completion(messages=self._messages(messages), stream=True, **self._params(stop, **kwargs)):
+            for part in llm.create_chat_completion(messages=chat, stream=True, **self._params(stop, **kwargs)):
                 token = part["choices"][0].get("delta", {}).get("content")
                 if not token:
                     continue
