@@ -338,7 +338,8 @@ def batch(
                 lines, assistant.store.root, settings, settings.ray_address, answer_line=_answer_line, done=done
             )
             try:
-                for a in tqdm(answered, desc="answering", unit="q", file=sys.stderr, disable=len(lines) < 5):
+                total = sum(1 for line in lines if line.strip())
+                for a in tqdm(answered, total=total, desc="answering", unit="q", file=sys.stderr, disable=len(lines) < 5):
                     failed += a.failed
                     nodes[a.node] += 1
                     fh.write(a.json + "\n")

@@ -25,10 +25,30 @@ STOPWORDS: frozenset[str] = frozenset(STOPWORDS_EN) | frozenset(
 _STEMMER = Stemmer.Stemmer("english")
 
 
+@lru_cache(maxsize=1)
+def _combining_marks() -> dict[int, None]:
+    """str.translate table deleting every combining mark (built once, ~0.2 s)."""
+    return {cp: None for cp in range(0x110000) if unicodedata.combining(chr(cp))}
+
+
 def fold(text: str) -> str:
-    """Lower-case and strip accents, so 'Nicolás' matches 'Nicolas'."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    """Lower-case and strip accents, so 'Nicolás' matches 'Nicolas'.
+
+    Runs over every chunk whenever the BM25 index is rebuilt, so it stays in C: a per-character
+    Python loop took 45 s of a 79 s one-file add to a 100k-chunk index.
+    """
+    text = text.lower()
+    if text.isascii():
+        return text
+    # NFKD leaves ASCII alone, so only the (few, short) non-ASCII runs need decomposing.
+    return _NON_ASCII.sub(_fold_run, text)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _fold_run(m: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKD", m.group()).translate(_combining_marks())
 
 
 def words(text: str) -> list[str]:
