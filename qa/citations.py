@@ -211,6 +211,7 @@ class Span:
 
 
 QUESTION_WORD_WEIGHT = 0.3
+LEXICAL_ONLY_MARGIN = 0.15  # word overlap alone must reach SUPPORTED + this
 
 
 @dataclass
@@ -296,7 +297,10 @@ class Verifier:
         total = sum(stems.values())
         overlap = sum(w for st, w in stems.items() if st in span_stems) / total if total else 0.0
         cos = float(span_vec @ vec)
-        support = 0.6 * overlap + 0.4 * min(1.0, max(0.0, (cos - 0.3) / 0.5))
+        # Cosine helps a paraphrase, but a short claim ("The interview was released on Tuesday.")
+        # against a long sentence that states it among other things scores near 0; the claim's
+        # own words, weighted by rarity with question echoes discounted, then decide alone.
+        support = max(0.6 * overlap + 0.4 * min(1.0, max(0.0, (cos - 0.3) / 0.5)), overlap - LEXICAL_ONLY_MARGIN)
         if last > first:  # a two-sentence span must earn its length
             support -= 0.03
         if numbers - _numbers(text):
