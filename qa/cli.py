@@ -134,7 +134,7 @@ def index(
     for path, reason in report.skipped:
         err.print(f"skipped {path}: {reason}", markup=False)  # a file named "x [draft].txt" must print as is
     if ray_prepare is not None and ray_prepare.last.nodes:
-        err.print(describe_nodes(ray_prepare.last.nodes, "documents"), markup=False)
+        err.print(describe_nodes(ray_prepare.last.nodes, "documents", ray_prepare.last), markup=False)
     out.print(report.summary())
     raise typer.Exit(1 if report.skipped else 0)
 
