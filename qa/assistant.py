@@ -10,14 +10,14 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answer
-from qa.chain import build_chain
 from qa.embeddings import Embedder, embedder_for_index
 from qa.ingest import IngestReport, check_model, index_paths, model_info, rebuild, remove_sources
-from qa.retrieval import HybridRetriever
 from qa.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from qa.retrieval import HybridRetriever
 from qa.store import DocumentRecord, IndexNotFoundError, IndexStore, Snapshot, empty_snapshot
 
 
@@ -33,8 +33,15 @@ class Assistant:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self.chain = build_chain(self.snapshot, embedder, settings)
-        self._chains: dict[str, Any] = {settings.llm: self.chain}
+        self._chains: dict[str, Any] = {}
+        if settings.llm != "extractive":
+            self.chain_for(settings.llm)  # a bad spec or a missing extra fails here, when the assistant opens
+
+    @property
+    def chain(self) -> Any:
+        """The LCEL chain of the configured backend. Built on first use: ``qa index`` never
+        needs it, and importing LangChain's runnables costs ~1 s of a command's start-up."""
+        return self.chain_for(None)
 
     @property
     def backends(self) -> list[str]:
@@ -47,6 +54,8 @@ class Assistant:
         with self._lock:
             chain = self._chains.get(backend)
         if chain is None:
+            from qa.chain import build_chain
+
             chain = build_chain(self.snapshot, self.embedder, self.settings.model_copy(update={"llm": backend}))
             with self._lock:
                 chain = self._chains.setdefault(backend, chain)
@@ -130,8 +139,10 @@ class Assistant:
         }
 
     @property
-    def retriever(self) -> HybridRetriever:
+    def retriever(self) -> "HybridRetriever":
         s = self.settings
+        from qa.retrieval import HybridRetriever
+
         return HybridRetriever(
             snapshot=self.snapshot, embedder=self.embedder, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k, threads=s.query_threads
         )
