@@ -99,16 +99,18 @@ class OnnxEmbedder(Embedder):
     def _session(self, threads: int) -> Any:
         session = self._sessions.get(threads)
         if session is None:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.log_severity_level = 3
-            session = ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"])
-            self._sessions[threads] = session
+            session = self._sessions[threads] = self._new_session(threads)
         return session
+
+    def _new_session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"])
 
     @property
     def _batch_tokenizer(self) -> Any:
@@ -155,17 +157,7 @@ class OnnxEmbedder(Embedder):
         """``n`` independent one-thread sessions (slot 0 is the query path's own session)."""
         pool: list[Any] = self.__dict__.setdefault("_workers", [])
         while len(pool) < n:
-            if not pool:
-                pool.append(self._session(1))
-                continue
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.log_severity_level = 3
-            pool.append(ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"]))
+            pool.append(self._new_session(1) if pool else self._session(1))
         return pool[:n]
 
     def _encode_int8_single(self, texts: list[str], threads: int) -> np.ndarray:
