@@ -40,19 +40,33 @@ def load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, thread
         return entry
 
 
+_FORMATTERS: dict[int, Any] = {}  # id(Llama) -> its chat formatter; the Llama objects live as long as _MODELS
+_PROBES: dict[tuple[int, str], list[int]] = {}  # (id(Llama), system message) -> tokens of a prompt with an empty user turn
+
+
+def _formatter(llm: Any) -> Any:
+    """The GGUF's chat template, compiled once per loaded model (Jinja compilation is not free)."""
+    formatter = _FORMATTERS.get(id(llm))
+    if formatter is None:
+        template = (llm.metadata or {}).get("tokenizer.chat_template")
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            eos, bos = llm.token_eos(), llm.token_bos()
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+            )
+        _FORMATTERS[id(llm)] = formatter or False
+    return formatter or None
+
+
 def _prompt_tokens(llm: Any, messages: list[dict[str, str]]) -> list[int] | None:
     """The tokens ``create_chat_completion`` will evaluate, formatted by the GGUF's own template."""
-    template = (llm.metadata or {}).get("tokenizer.chat_template")
-    if not template:
+    formatter = _formatter(llm)
+    if formatter is None:
         return None
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    eos, bos = llm.token_eos(), llm.token_bos()
-    formatter = Jinja2ChatFormatter(
-        template=template,
-        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
-        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
-    )
     result = formatter(messages=messages)
     return [int(t) for t in llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)]
 
@@ -63,7 +77,10 @@ def _system_prefix(llm: Any, messages: list[dict[str, str]]) -> list[int]:
         return []
     try:
         full = _prompt_tokens(llm, messages)
-        probe = _prompt_tokens(llm, [messages[0], {"role": "user", "content": "\u2063"}])
+        key = (id(llm), messages[0]["content"])
+        probe = _PROBES.get(key)
+        if probe is None:  # the same few system prompts come back for every question
+            probe = _PROBES[key] = _prompt_tokens(llm, [messages[0], {"role": "user", "content": "\u2063"}]) or []
     except Exception:  # noqa: BLE001 - an unusual template: fall back to a fresh context
         return []
     if not full or not probe:
