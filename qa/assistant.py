@@ -156,7 +156,10 @@ class Assistant:
         fresh: bool = False,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
-        return index_paths(self.store, list(paths), self.embedder, self.settings, sources=sources, fresh=fresh, progress=progress)
+        base = None if fresh else self.snapshot()
+        return index_paths(
+            self.store, list(paths), self.embedder, self.settings, sources=sources, fresh=fresh, progress=progress, base=base
+        )
 
     def remove(self, keys: Iterable[str | Path]) -> list[str]:
         sources = []
@@ -165,7 +168,7 @@ class Assistant:
                 sources.append(self.document(str(key)).source)
             except KeyError:
                 sources.append(str(Path(key).resolve()) if not str(key).startswith("upload:") else str(key))
-        return remove_sources(self.store, sources, self.settings)
+        return remove_sources(self.store, sources, self.settings, self.snapshot())
 
     def rebuild(self, progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
         return rebuild(self.store, self.embedder, self.settings, progress)

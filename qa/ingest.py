@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.bm25_terms import ChunkTerms
 from qa.chunking import chunk_sentences, fit_sentences, split_sentences
 from qa.documents import DocumentError, LoadedDocument, iter_files, load_document
 from qa.embeddings import Embedder
@@ -205,8 +206,13 @@ def merge(
     remove_sources: Iterable[str],
     info: ModelInfo,
     chunker: dict[str, object],
-) -> tuple[Snapshot, list[str], np.ndarray]:
-    """A new snapshot: ``base`` minus removed/replaced documents plus ``payloads``."""
+) -> tuple[Snapshot, ChunkTerms, np.ndarray]:
+    """A new snapshot: ``base`` minus removed/replaced documents plus ``payloads``, with
+    every chunk's BM25 terms and dense vector in chunk order.
+
+    Kept rows are copied once into preallocated arrays: at a million chunks the sentence
+    vectors are gigabytes, and mask-then-concatenate held three copies of them.
+    """
     drop = set(remove_sources) | {p.record.source for p in payloads}
     keep = np.array([d.source not in drop for d in base.documents], dtype=bool)
     new_doc_of_old = np.cumsum(keep) - 1
@@ -223,14 +229,19 @@ def merge(
     chunks = [chunks_old]
     sentence_doc = [new_doc_of_old[base.sentence_doc[sent_keep]]]
     sentences = [base.sentences[sent_keep]]
-    sentence_vectors = [base.sentence_vectors[sent_keep]] if len(base.sentence_vectors) else []
+    dim = info.dimension
+    n_kept = int(sent_keep.sum())
+    sentence_vectors = np.empty((n_kept + sum(len(p.sentences) for p in payloads), dim), np.float32)
+    _copy_rows(base.sentence_vectors, sent_keep, sentence_vectors)
     old_vectors = base.chunk_vectors()
-    chunk_vectors = [old_vectors[chunk_keep]] if len(old_vectors) else []
-    chunk_texts = [base.chunk_text(i) for i in np.flatnonzero(chunk_keep)]
+    n_chunks_kept = int(chunk_keep.sum())
+    vectors = np.empty((n_chunks_kept + sum(len(p.chunks) for p in payloads), dim), np.float32)
+    _copy_rows(old_vectors, chunk_keep, vectors)
+    terms = _base_terms(base, chunk_keep).extend(ChunkTerms.from_texts([t for p in payloads for t in p.chunk_texts]))
     base_ids = base.chunk_ids if base.chunk_ids is not None else np.arange(base.n_chunks, dtype=np.int64)
     chunk_ids = [base_ids[chunk_keep]] if len(base_ids) else []
 
-    n_sent = int(sent_keep.sum())
+    n_sent, n_chunk = n_kept, n_chunks_kept
     for p in payloads:
         doc_idx = len(documents)
         documents.append(p.record)
@@ -240,13 +251,12 @@ def merge(
         chunk_doc.append(np.full(len(c), doc_idx, dtype=np.int64))
         sentences.append(p.sentences)
         sentence_doc.append(np.full(len(p.sentences), doc_idx, dtype=np.int64))
-        sentence_vectors.append(p.sentence_vectors)
-        chunk_vectors.append(p.chunk_vectors)
+        sentence_vectors[n_sent : n_sent + len(p.sentences)] = p.sentence_vectors
+        vectors[n_chunk : n_chunk + len(c)] = p.chunk_vectors
         chunk_ids.append(np.full(len(c), -1, dtype=np.int64))
-        chunk_texts.extend(p.chunk_texts)
         n_sent += len(p.sentences)
+        n_chunk += len(c)
 
-    dim = info.dimension
     snapshot = Snapshot(
         generation=base.generation,
         model=info,
@@ -256,14 +266,32 @@ def merge(
         chunks=np.concatenate(chunks).astype(np.int64).reshape(-1, 4),
         sentence_doc=np.concatenate(sentence_doc).astype(np.int64),
         sentences=np.concatenate(sentences).astype(np.int64).reshape(-1, 2),
-        sentence_vectors=np.concatenate(sentence_vectors).astype(np.float32) if sentence_vectors else np.zeros((0, dim), np.float32),
+        sentence_vectors=sentence_vectors,
         faiss_index=None,
         bm25=None,
         chunk_ids=np.concatenate(chunk_ids).astype(np.int64) if chunk_ids else np.zeros(0, np.int64),
         stem_df=_merged_stem_df(base, keep, payloads),
     )
-    vectors = np.concatenate(chunk_vectors).astype(np.float32) if chunk_vectors else np.zeros((0, dim), np.float32)
-    return snapshot, chunk_texts, vectors
+    return snapshot, terms, vectors
+
+
+def _copy_rows(source: np.ndarray, keep: np.ndarray, out: np.ndarray, block: int = 65536) -> None:
+    """``out[:keep.sum()] = source[keep]`` in blocks: no full-size temporary of a memory map."""
+    if not len(source):
+        return
+    at = 0
+    for lo in range(0, len(source), block):
+        rows = source[lo : lo + block][keep[lo : lo + block]]
+        out[at : at + len(rows)] = rows
+        at += len(rows)
+
+
+def _base_terms(base: Snapshot, keep: np.ndarray) -> ChunkTerms:
+    """The kept chunks' BM25 terms: read from the generation, or (older indexes) tokenised once."""
+    stored = ChunkTerms.load(base.path, base.n_chunks) if base.path is not None else None
+    if stored is None:
+        return ChunkTerms.from_texts([base.chunk_text(i) for i in np.flatnonzero(keep)])
+    return stored.select(keep)
 
 
 def _stored_sentences(base: Snapshot, mask: np.ndarray) -> Iterator[str]:
@@ -305,7 +333,15 @@ def record_from(doc: LoadedDocument) -> DocumentRecord:
     )
 
 
-def load_base(store: IndexStore) -> Snapshot:
+def load_base(store: IndexStore, known: Snapshot | None = None) -> Snapshot:
+    """The live generation; ``known`` is reused when it still is (generations never change
+    once written), which saves reloading a large index for every write."""
+    if known is not None and known.generation > 0:
+        try:
+            if int(store.read_manifest()["generation"]) == known.generation:  # type: ignore[arg-type]
+                return known
+        except Exception:  # noqa: BLE001 - anything odd: load properly and report that instead
+            pass
     try:
         return store.load()
     except IndexNotFoundError:
@@ -322,6 +358,7 @@ def index_paths(
     fresh: bool = False,
     progress: Progress | None = None,
     prepare: PrepareFiles | None = None,
+    base: Snapshot | None = None,
 ) -> IngestReport:
     """Add or update files; unchanged files (same content hash) cost nothing.
 
@@ -329,11 +366,12 @@ def index_paths(
     (UI uploads are recorded as ``upload:NAME``). ``prepare`` moves loading, chunking and
     embedding elsewhere (``qa index --ray``); files are still listed here and the merge and
     the atomic write below stay the same, so a distributed run keeps every local guarantee.
+    ``base`` is the caller's loaded snapshot of this index, if it has one.
     """
     started = time.perf_counter()
     report = IngestReport()
     info = model_info(embedder)
-    base = empty_snapshot() if fresh else load_base(store)
+    base = empty_snapshot() if fresh else load_base(store, base)
     if not fresh:
         check_model(base, info, store.root)
     known = {d.source: d.content_hash for d in base.documents}
@@ -372,26 +410,28 @@ def index_paths(
     report.chunks = sum(len(p.chunks) for p in payloads)
     if payloads or fresh:
         with store.lock(settings.lock_timeout_s):
-            latest = empty_snapshot() if fresh else load_base(store)
+            latest = empty_snapshot() if fresh else load_base(store, base)
             if not fresh:
                 check_model(latest, info, store.root)
-            snapshot, texts, vectors = merge(latest, payloads, [], info, chunker_config(settings))
-            store.write(snapshot, texts, vectors, dense_config(settings))
+            snapshot, terms, vectors = merge(latest, payloads, [], info, chunker_config(settings))
+            store.write(snapshot, terms, vectors, dense_config(settings))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def remove_sources(store: IndexStore, sources: Iterable[str], settings: Settings) -> list[str]:
+def remove_sources(store: IndexStore, sources: Iterable[str], settings: Settings, base: Snapshot | None = None) -> list[str]:
     """Drop documents (by source) from every store; returns the sources actually removed."""
     wanted = set(sources)
     with store.lock(settings.lock_timeout_s):
-        base = store.load()
+        base = load_base(store, base)
+        if base.generation == 0:
+            store.load()  # no index: the same clear error as before
         present = [d.source for d in base.documents if d.source in wanted]
         if not present:
             return []
         assert base.model is not None
-        snapshot, texts, vectors = merge(base, [], present, base.model, base.chunker)
-        store.write(snapshot, texts, vectors, dense_config(settings))
+        snapshot, terms, vectors = merge(base, [], present, base.model, base.chunker)
+        store.write(snapshot, terms, vectors, dense_config(settings))
     return present
 
 
@@ -403,6 +443,6 @@ def rebuild(store: IndexStore, embedder: Embedder, settings: Settings, progress:
     docs = [DocumentRecord(**{**d.__dict__, "indexed_at": time.time()}) for d in store.load_documents()]
     payloads = prepare_documents(docs, embedder, settings, progress)
     with store.lock(settings.lock_timeout_s):
-        snapshot, texts, vectors = merge(empty_snapshot(), payloads, [], model_info(embedder), chunker_config(settings))
-        store.write(snapshot, texts, vectors, dense_config(settings))
-    return IngestReport(updated=[d.source for d in docs], chunks=len(texts), seconds=time.perf_counter() - started)
+        snapshot, terms, vectors = merge(empty_snapshot(), payloads, [], model_info(embedder), chunker_config(settings))
+        store.write(snapshot, terms, vectors, dense_config(settings))
+    return IngestReport(updated=[d.source for d in docs], chunks=terms.n_chunks, seconds=time.perf_counter() - started)

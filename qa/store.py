@@ -12,6 +12,7 @@ Layout of ``indexes/<name>/``::
         chunks.npy    IVF only: the exact chunk vectors (memory-mapped), chunk_ids.npy their ids
         sentences.npy normalised sentence vectors (row i = sentence i; memory-mapped)
         bm25/         bm25s index over chunk texts (json + npy, no pickle)
+        bm25_*        each chunk's BM25 terms (npy + json), so a write tokenises only new chunks
 
 A write builds a new generation in a temporary folder, renames it into place, and only
 then replaces ``manifest.json`` (write + fsync + ``os.replace``). A crash at any moment
@@ -38,10 +39,14 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.vector_index import DenseConfig
+
+if TYPE_CHECKING:
+    from qa.bm25_terms import ChunkTerms
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -506,17 +511,15 @@ class IndexStore:
                 os.ftruncate(fd, 0)
             os.close(fd)  # closing releases the flock
 
-    def write(self, snapshot: Snapshot, chunk_texts: list[str], chunk_vectors: np.ndarray, dense: DenseConfig | None = None) -> int:
+    def write(self, snapshot: Snapshot, terms: ChunkTerms, chunk_vectors: np.ndarray, dense: DenseConfig | None = None) -> int:
         """Persist ``snapshot`` as the next generation. Caller must hold :meth:`lock`.
 
-        ``dense`` chooses the dense index type (flat or IVF, :mod:`qa.vector_index`); an IVF
-        base generation is updated (removed ids dropped, new vectors added), not rebuilt.
+        ``terms`` are the chunks' BM25 terms (stored too, so the next write tokenises only
+        its new chunks). ``dense`` chooses the dense index type (flat or IVF,
+        :mod:`qa.vector_index`); an IVF base generation is updated (removed ids dropped, new
+        vectors added), not rebuilt.
         """
-        import bm25s
-
         from qa import vector_index
-
-        from qa.lexical import bm25_tokens
 
         assert snapshot.model is not None
         self.root.mkdir(parents=True, exist_ok=True)
@@ -574,9 +577,10 @@ class IndexStore:
             dense_info = vector_index.write(
                 tmp, chunk_vectors, snapshot.chunk_ids, snapshot.model.dimension, dense or DenseConfig(), base_dir, base_dense  # type: ignore[arg-type]
             )
-            bm25 = bm25s.BM25()
-            bm25.index(bm25_tokens(chunk_texts) if chunk_texts else [["\u2205"]], show_progress=False)
-            bm25.save(str(tmp / "bm25"), show_progress=False)
+            if terms.n_chunks != snapshot.n_chunks:
+                raise ValueError(f"{terms.n_chunks} chunk term lists for {snapshot.n_chunks} chunks")
+            terms.save(tmp)
+            terms.build_bm25().save(str(tmp / "bm25"), show_progress=False)  # type: ignore[attr-defined]
             files = _file_digests(tmp)
             for f in tmp.rglob("*"):
                 if f.is_file():

@@ -98,6 +98,66 @@ def test_index_without_stored_stem_counts_still_answers_and_gains_them(index_cop
     assert a.snapshot().stem_df == _recounted_stem_df(a.snapshot())
 
 
+def _bm25_from_texts(snap):  # type: ignore[no-untyped-def]
+    import bm25s
+
+    from qa.lexical import bm25_tokens
+
+    bm25 = bm25s.BM25()
+    bm25.index(bm25_tokens([snap.chunk_text(i) for i in range(snap.n_chunks)]), show_progress=False)
+    return bm25
+
+
+def _assert_bm25_equals_full_rebuild(snap) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from qa.lexical import content_stems
+
+    expected = _bm25_from_texts(snap)
+    for q in ("What did Coale say about prisoners?", "lighthouse keeper boats", "Lukashenko election vote", "ferries noon"):
+        tokens = content_stems(q)
+        np.testing.assert_allclose(snap.bm25.get_scores(tokens), expected.get_scores(tokens), rtol=1e-6, atol=1e-6)
+
+
+def test_bm25_terms_are_reused_and_scores_equal_a_full_rebuild(index_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes tokenise only new chunks; the BM25 index they build scores exactly like re-tokenising all."""
+    import qa.bm25_terms
+
+    tokenised: list[int] = []
+    real = qa.bm25_terms.bm25_tokens
+    monkeypatch.setattr(qa.bm25_terms, "bm25_tokens", lambda texts: tokenised.append(len(texts)) or real(texts))
+    a = Assistant.open(index_copy)
+    doc = _write(tmp_path / "note.txt", "The lighthouse keeper is named Oriel Vantablack.\nShe paints boats. Boats float.")
+    a.add([doc])
+    snap = a.snapshot()
+    assert tokenised == [1]  # the new document's one chunk, not the seed's chunks again
+    _assert_bm25_equals_full_rebuild(snap)
+    _write(doc, "Ferries leave at noon.\nThe lighthouse keeper mends nets.")
+    a.add([doc])
+    _assert_bm25_equals_full_rebuild(a.snapshot())
+    a.remove([doc])
+    snap = IndexStore(index_copy).load()
+    assert tokenised == [1, 1, 0]
+    _assert_bm25_equals_full_rebuild(snap)
+    assert snap.bm25.get_scores(["vantablack"]).max() == 0.0
+
+
+def test_index_without_stored_bm25_terms_tokenises_once_and_gains_them(index_copy: Path, tmp_path: Path) -> None:
+    """Generations written before the terms were stored still update correctly."""
+    from qa import bm25_terms
+
+    manifest = json.loads((index_copy / "manifest.json").read_text())
+    for name in (bm25_terms.IDS_FILE, bm25_terms.OFFSETS_FILE, bm25_terms.VOCAB_FILE):
+        (index_copy / manifest["generation_dir"] / name).unlink()
+        manifest["files"].pop(name)
+    (index_copy / "manifest.json").write_text(json.dumps(manifest))
+    a = Assistant.open(index_copy)
+    a.add([_write(tmp_path / "n.txt", "Ferries leave at noon.")])
+    snap = IndexStore(index_copy).load()
+    assert bm25_terms.ChunkTerms.load(snap.path, snap.n_chunks) is not None
+    _assert_bm25_equals_full_rebuild(snap)
+
+
 def test_crash_during_write_leaves_previous_index_usable(index_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = Assistant.open(index_copy)
     gen = a.snapshot().generation
@@ -146,7 +206,7 @@ def test_second_writer_fails_clearly_while_locked(index_copy: Path) -> None:
         pass
 
 
-@pytest.mark.parametrize("target", ["manifest.json", "chunks.faiss", "store.sqlite", "sentences.npy"])
+@pytest.mark.parametrize("target", ["manifest.json", "chunks.faiss", "store.sqlite", "sentences.npy", "bm25_terms.npy"])
 def test_damaged_index_gives_clear_error(index_copy: Path, target: str) -> None:
     manifest = json.loads((index_copy / "manifest.json").read_text())
     path = index_copy / target if target == "manifest.json" else index_copy / manifest["generation_dir"] / target
