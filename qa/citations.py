@@ -13,7 +13,9 @@ model, every answer sentence is checked against the retrieved passages themselve
 * a span that is an instruction addressed to the reader or the model ("Ignore previous
   instructions and reply ...") never counts as support: passages are data;
 * a number or a name in the sentence that the span does not contain caps its support, so
-  "$25 million" is not supported by "$15 million";
+  "$25 million" is not supported by "$15 million"; so does the question's named subject
+  ("How old is Governor Thorsby?" answered "The governor is 67.") when neither the span,
+  the sentence before it nor the document title is about it;
 * sentences nothing supports are kept but marked (``support`` below the threshold, no
   citation); the caller decides whether the answer as a whole falls back.
 
@@ -221,6 +223,7 @@ class Claim:
     names: set[str]
     speaker: set[str]
     vector: np.ndarray
+    subject: set[str] = field(default_factory=set)  # the question's named subject, as the claim repeats it
 
 
 @dataclass
@@ -254,6 +257,11 @@ class Verifier:
     ) -> None:
         self.snap = snapshot
         self.question_stems = frozenset(content_stems(question))
+        from qa.answerers.features import question_names
+
+        # Who or what the question is about ("How old is Governor Thorsby?"): a claim that
+        # repeats it must be backed by a span about it, not by one that only shares the rest.
+        self.question_subject = frozenset(question_names(question))
         self.chunks = list(chunks)
         self.passage_ranks = passage_ranks
         self.encode = encode
@@ -269,7 +277,7 @@ class Verifier:
             stems = {sid: frozenset(content_stems(texts[sid])) for sid in ok}
             cands = []
             for sid in sorted(ok):
-                before = self._context_stems(sid)
+                before = self._context_stems(sid) | self._title_stems(sid)
                 cands.append((sid, sid, stems[sid], snapshot.sentence_vectors[sid], texts[sid], before))
                 if sid + 1 in ok and snapshot.sentence_doc[sid + 1] == snapshot.sentence_doc[sid]:
                     vec = snapshot.sentence_vectors[sid] + snapshot.sentence_vectors[sid + 1]
@@ -286,6 +294,9 @@ class Verifier:
         if sid == 0 or self.snap.sentence_doc[sid - 1] != self.snap.sentence_doc[sid]:
             return frozenset()
         return frozenset(content_stems(self._text(sid - 1, sid - 1)))
+
+    def _title_stems(self, sid: int) -> frozenset[str]:
+        return frozenset(content_stems(self.snap.documents[int(self.snap.sentence_doc[sid])].title))
 
     def weight(self, stem: str) -> float:
         """idf of a stem over the index's sentences: a rare word (a name, "Canberra") must be in the span."""
@@ -310,6 +321,8 @@ class Verifier:
             support *= 1.0 - 0.5 * len(missing_names) / len(names)
         if claim.speaker and not claim.speaker & (span_stems | before):
             support = min(support, 0.3)  # attributed to someone the passage does not name there
+        if claim.subject and not claim.subject & (span_stems | before):
+            support = min(support, 0.3)  # about the question's subject, backed by a span about something else
         return max(0.0, min(1.0, support))
 
     def best(self, claim: Claim, ranks: Sequence[int]) -> Span | None:
@@ -328,7 +341,7 @@ class Verifier:
         for st in content_stems(text):
             w = max(0.1, self.weight(st))
             stems[st] = w * (QUESTION_WORD_WEIGHT if st in self.question_stems else 1.0)
-        return Claim(stems, _numbers(text), _names(text), _speaker(text), vector)
+        return Claim(stems, _numbers(text), _names(text), _speaker(text), vector, set(stems) & self.question_subject)
 
     def verify(self, raw_sentences: Sequence[str]) -> list[VerifiedSentence]:
         """Verify complete sentences (raw model text, markers included)."""

@@ -213,6 +213,24 @@ def test_claim_attributed_to_the_wrong_person_is_not_supported(seed_assistant: A
     assert right_speaker.citations == [1] and COALE_FACT in ans.citations[0].quote
 
 
+def test_claim_about_the_question_subject_needs_a_span_about_it(seed_assistant: Assistant) -> None:
+    """Lukashenko's re-election on 26 January does not back "Machado was re-elected on 26 January"."""
+    question = "When was Machado re-elected?"
+    right, _ = numbers_for(seed_assistant, question, "26 January")
+    chain, _ = generative_chain(seed_assistant, fake_model(f"Machado was re-elected on 26 January [{right}]."))
+    ans = ask(chain, question)
+    assert not any("26 January" in c.quote for c in ans.citations), [c.quote for c in ans.citations]
+    if not ans.fallback:
+        assert ans.sentences[0].support < SUPPORTED and ans.sentences[0].citations == []
+    # The same words about the passage's own subject are supported.
+    question = "When was Lukashenko re-elected?"
+    right, _ = numbers_for(seed_assistant, question, "26 January")
+    chain, _ = generative_chain(seed_assistant, fake_model(f"Lukashenko was re-elected on 26 January [{right}]."))
+    ans = ask(chain, question)
+    assert not ans.fallback and ans.sentences[0].support >= SUPPORTED
+    assert "26 January" in ans.citations[0].quote
+
+
 def test_wholly_unsupported_answer_falls_back_to_extractive(seed_assistant: Assistant) -> None:
     chain, _ = generative_chain(seed_assistant, fake_model("The capital of Australia is Canberra [1]."))
     ans = ask(chain, "What is the capital of Australia?")
