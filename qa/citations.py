@@ -202,6 +202,14 @@ def _names(text: str) -> set[str]:
     return {stem for t in toks[1:] if t[:1].isupper() for stem in content_stems(t)}
 
 
+def _mentions(subject: set[str], stems: frozenset[str]) -> bool:
+    """Whether ``stems`` name any of ``subject``, a country and its adjective alike
+    ("Belarusian" in the question, "Belarus" in the passage): one stem extends the other."""
+    if subject & stems:
+        return True
+    return any(len(a) >= 5 and len(b) >= 5 and (a.startswith(b) or b.startswith(a)) for a in subject for b in stems)
+
+
 @dataclass
 class Span:
     """A supporting span: sentences ``first..last`` of the passage retrieved at ``rank``."""
@@ -321,7 +329,7 @@ class Verifier:
             support *= 1.0 - 0.5 * len(missing_names) / len(names)
         if claim.speaker and not claim.speaker & (span_stems | before):
             support = min(support, 0.3)  # attributed to someone the passage does not name there
-        if claim.subject and not claim.subject & (span_stems | before):
+        if claim.subject and not _mentions(claim.subject, span_stems | before):
             support = min(support, 0.3)  # about the question's subject, backed by a span about something else
         return max(0.0, min(1.0, support))
 

@@ -222,6 +222,12 @@ def test_claim_about_the_question_subject_needs_a_span_about_it(seed_assistant: 
     assert not any("26 January" in c.quote for c in ans.citations), [c.quote for c in ans.citations]
     if not ans.fallback:
         assert ans.sentences[0].support < SUPPORTED and ans.sentences[0].citations == []
+    # The subject may be named by its adjective: "the Belarusian leader" in a passage about Belarus.
+    question = "Which media outlet interviewed the Belarusian leader?"
+    right, _ = numbers_for(seed_assistant, question, "Newsmax")
+    chain, _ = generative_chain(seed_assistant, fake_model(f"The Belarusian leader was interviewed by Newsmax [{right}]."))
+    ans = ask(chain, question)
+    assert not ans.fallback and ans.sentences[0].support >= SUPPORTED and "Newsmax" in ans.citations[0].quote
     # The same words about the passage's own subject are supported.
     question = "When was Lukashenko re-elected?"
     right, _ = numbers_for(seed_assistant, question, "26 January")
