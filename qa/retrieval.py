@@ -75,7 +75,7 @@ def search(
     kk = min(candidate_k, limit)
 
     # A document filter is answered exactly over the selected rows (qa/vector_index.py).
-    dense_scores, dense_ids = snapshot.faiss_index.search(vector.reshape(1, -1), kk, rows=allowed)  # type: ignore[union-attr]
+    dense_scores, dense_ids = snapshot.faiss_index.search(vector.reshape(1, -1), kk, rows=allowed, threads=threads)  # type: ignore[union-attr]
     dense = [(int(i), float(s)) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0]
 
     tokens = content_stems(query)

@@ -136,12 +136,29 @@ class DenseIndex:
         rows[ok] = np.where(self.ids[rows[ok]] == ids[ok], rows[ok], -1)
         return rows
 
-    def search(self, x: np.ndarray, k: int, params: Any = None, *, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, x: np.ndarray, k: int, params: Any = None, *, rows: np.ndarray | None = None, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` inner products for each query row: (scores, snapshot rows), -1 padded.
 
         ``rows`` restricts the search to those chunks; it is answered exactly from the
         vectors (a document filter selects few chunks; IVF lists would miss them).
+        ``threads`` caps FAISS's OpenMP threads for this call: on the query path, two OpenMP
+        threads woken right after the answerer's numpy work (whose BLAS threads still spin)
+        made 5% of flat searches at 10k chunks take ~15 ms instead of 0.6 ms.
         """
+        if threads is None:
+            return self._search(x, k, params, rows)
+        import faiss
+
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(threads)
+        try:
+            return self._search(x, k, params, rows)
+        finally:
+            faiss.omp_set_num_threads(before)
+
+    def _search(self, x: np.ndarray, k: int, params: Any, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         x = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float32)
         n = self.ntotal
         if rows is not None:

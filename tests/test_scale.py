@@ -120,3 +120,19 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path: Path) -> None:
     # Exact re-scoring: returned scores are the true inner products.
     scores, rows = dense.search(queries[0], 5)
     np.testing.assert_allclose(scores[0], vectors[rows[0]] @ queries[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_query_thread_cap_gives_the_same_hits_and_restores_faiss_threads(kind: str, ivf_index: Path, seed_index: Path) -> None:
+    """The query path caps FAISS's OpenMP threads per call; results must not change, nor the global setting."""
+    import faiss
+
+    snap = IndexStore(ivf_index if kind == "ivf" else seed_index).load()
+    assert snap.faiss_index.kind == kind
+    x = snap.chunk_vectors()[:3]
+    faiss.omp_set_num_threads(2)
+    free = snap.faiss_index.search(x, 5)
+    capped = snap.faiss_index.search(x, 5, threads=1)
+    np.testing.assert_array_equal(free[1], capped[1])
+    np.testing.assert_allclose(free[0], capped[0], rtol=1e-6)
+    assert faiss.omp_get_max_threads() == 2
