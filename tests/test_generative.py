@@ -237,6 +237,22 @@ def test_claim_about_the_question_subject_needs_a_span_about_it(seed_assistant: 
     assert "26 January" in ans.citations[0].quote
 
 
+def test_cited_background_sentences_are_dropped_when_another_answers(seed_assistant: Assistant) -> None:
+    """A true sentence about something else is not part of the answer; citations are renumbered."""
+    right, _ = numbers_for(seed_assistant, COALE_Q, COALE_FACT)
+    reward, _ = numbers_for(seed_assistant, COALE_Q, "$15 million")
+    reply = f"The United States is offering a $15 million reward for Maduro's capture [{reward}]. {COALE_PARAPHRASE} [{right}]."
+    chain, _ = generative_chain(seed_assistant, fake_model(reply))
+    ans = ask(chain, COALE_Q)
+    assert not ans.fallback and len(ans.sentences) == 1 and ans.sentences[0].citations == [1]
+    assert len(ans.citations) == 1 and ans.citations[0].n == 1 and COALE_FACT in ans.citations[0].quote
+    assert "$15 million" not in ans.answer and ans.answer.endswith("[1]")
+    # Off-question sentences alone are left to the usual checks, not emptied.
+    chain, _ = generative_chain(seed_assistant, fake_model(f"The United States is offering a $15 million reward for Maduro's capture [{reward}]."))
+    ans = ask(chain, COALE_Q)
+    assert ans.fallback or "$15 million" in ans.answer
+
+
 def test_wholly_unsupported_answer_falls_back_to_extractive(seed_assistant: Assistant) -> None:
     chain, _ = generative_chain(seed_assistant, fake_model("The capital of Australia is Canberra [1]."))
     ans = ask(chain, "What is the capital of Australia?")
@@ -298,13 +314,14 @@ class _PacedFake(GenericFakeChatModel):
 
 
 def test_streaming_tokens_then_verified_markers(seed_assistant: Assistant) -> None:
-    right, wrong = numbers_for(seed_assistant, COALE_Q, COALE_FACT)
+    question = "What did Coale say about prisoners, and what reward is offered for Maduro?"
+    right, wrong = numbers_for(seed_assistant, question, COALE_FACT)
     reply = f"{COALE_PARAPHRASE} [{wrong}]. The United States is offering a $15 million reward for Maduro's capture."
     model = _PacedFake(messages=iter([reply]), produced=[])
     chain, _ = generative_chain(seed_assistant, model)
     pieces: list[Any] = []
     produced_at_first_piece = None
-    for piece in chain.stream({"question": COALE_Q, "history": [], "documents": None, "id": None}):
+    for piece in chain.stream({"question": question, "history": [], "documents": None, "id": None}):
         if produced_at_first_piece is None:
             produced_at_first_piece = len(model.produced)
         pieces.append(piece)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from langchain_core.language_models import BaseChatModel
 from qa.answer import Answer, Citation, Sentence
 from qa.answerers.backends import display_name
 from qa.answerers.extractive import ExtractiveAnswerer
+from qa.answerers.features import question_type, type_match
 from qa.citations import CitationBook, SentenceStream, Span, VerifiedSentence, Verifier, is_instruction, is_refusal, render
 from qa.embeddings import Embedder
 from qa.lexical import STOPWORDS, content_stems, words
@@ -170,9 +172,39 @@ class GenerativeAnswerer:
                 return _fallback(ext)
         if not text:
             return _fallback(ext)
+        if self.settings.llm_verify:
+            sentences, citations = focus(question, sentences, citations)
+            text = " ".join(render(s.text, s.citations) for s in sentences)
         return Answer(
             None, question, text, False, citations, ext.passages, self.name, answerability=ext.answerability, sentences=sentences
         )
+
+
+def focus(question: str, sentences: list[Sentence], citations: list[Citation]) -> tuple[list[Sentence], list[Citation]]:
+    """Drop cited background sentences when others answer: a small model pads its answer
+    with true sentences about something else ("The plan will be paid for with ..." before
+    "City finance director Owen Parrish ..."), and each such citation points at text that
+    does not answer the question. A sentence stays if it shares a content word with the
+    question or holds what the question type asks for (a name for "who", a date for "when").
+    Citations are renumbered in order of first use.
+    """
+    qstems = set(content_stems(question))
+    qtype = question_type(question)
+
+    def relevant(s: Sentence) -> bool:
+        return bool(qstems & set(content_stems(s.text))) or type_match(qtype, s.text, question) > 0
+
+    cited = [s for s in sentences if s.citations]
+    if not cited or all(relevant(s) for s in cited) or not any(relevant(s) for s in cited):
+        return sentences, citations
+    kept = [s for s in sentences if not s.citations or relevant(s)]
+    by_n = {c.n: c for c in citations}
+    renumber: dict[int, int] = {}
+    for s in kept:
+        for n in s.citations:
+            renumber.setdefault(n, len(renumber) + 1)
+    new_citations = [replace(by_n[n], n=m) for n, m in renumber.items()]
+    return [replace(s, citations=[renumber[n] for n in s.citations]) for s in kept], new_citations
 
 
 def _may_become(text: str, held: set[str]) -> bool:
