@@ -2,8 +2,8 @@
 
 BM25 scores depend on corpus-wide statistics (idf, average length), so the bm25s index
 itself must be rebuilt on every write; what need not be redone is turning every chunk's
-text into stems, which took most of a one-file add at 100k chunks (5 s of 21 s, and
-~50 s at a million). The terms are stored as plain ``.npy`` arrays (no pickle): a flat
+text into stems, the largest single cost of a one-file add at 100k chunks (5 s of 21 s),
+and one that grows with the whole corpus rather than with the change. The terms are stored as plain ``.npy`` arrays (no pickle): a flat
 array of term ids, per-chunk offsets into it, and the vocabulary as JSON.
 """
 
@@ -33,10 +33,6 @@ class ChunkTerms:
     @property
     def n_chunks(self) -> int:
         return len(self.offsets) - 1
-
-    @classmethod
-    def empty(cls) -> ChunkTerms:
-        return cls(np.zeros(0, np.int32), np.zeros(1, np.int64), [])
 
     @classmethod
     def from_texts(cls, texts: list[str]) -> ChunkTerms:
