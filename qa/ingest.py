@@ -423,9 +423,8 @@ def remove_sources(store: IndexStore, sources: Iterable[str], settings: Settings
     """Drop documents (by source) from every store; returns the sources actually removed."""
     wanted = set(sources)
     with store.lock(settings.lock_timeout_s):
-        base = load_base(store, base)
-        if base.generation == 0:
-            store.load()  # no index: the same clear error as before
+        # Without a loaded generation to reuse, load it (and fail clearly if there is no index).
+        base = load_base(store, base) if base is not None and base.generation > 0 else store.load()
         present = [d.source for d in base.documents if d.source in wanted]
         if not present:
             return []
