@@ -276,7 +276,6 @@ class Verifier:
         from qa.answerers.extractive import sentence_df  # stem document frequencies, cached per snapshot
 
         self._df, self._n = sentence_df(snapshot)
-        self._titles: dict[int, frozenset[str]] = {}  # document row -> title stems
         # candidate spans per rank: (first, last, stems, vector, text); instructions left out
         self.spans: list[list[tuple[int, int, frozenset[str], np.ndarray, str]]] = []
         for chunk in self.chunks:
@@ -305,11 +304,9 @@ class Verifier:
         return frozenset(content_stems(self._text(sid - 1, sid - 1)))
 
     def _title_stems(self, sid: int) -> frozenset[str]:
-        doc = int(self.snap.sentence_doc[sid])
-        stems = self._titles.get(doc)
-        if stems is None:
-            stems = self._titles[doc] = frozenset(content_stems(self.snap.documents[doc].title))
-        return stems
+        from qa.answerers.extractive import sentence_stems  # negative ids are titles, memoised per snapshot
+
+        return sentence_stems(self.snap, -1 - int(self.snap.sentence_doc[sid]))
 
     def weight(self, stem: str) -> float:
         """idf of a stem over the index's sentences: a rare word (a name, "Canberra") must be in the span."""

@@ -191,13 +191,11 @@ def focus(question: str, sentences: list[Sentence], citations: list[Citation]) -
     qstems = set(content_stems(question))
     qtype = question_type(question)
 
-    def relevant(s: Sentence) -> bool:
-        return bool(qstems & set(content_stems(s.text))) or type_match(qtype, s.text, question) > 0
-
-    cited = [s for s in sentences if s.citations]
-    if not cited or all(relevant(s) for s in cited) or not any(relevant(s) for s in cited):
+    relevant = [bool(qstems & set(content_stems(s.text))) or type_match(qtype, s.text, question) > 0 for s in sentences]
+    cited = [r for s, r in zip(sentences, relevant) if s.citations]
+    if all(cited) or not any(cited):  # nothing to drop, or nothing would be left to answer
         return sentences, citations
-    kept = [s for s in sentences if not s.citations or relevant(s)]
+    kept = [s for s, r in zip(sentences, relevant) if not s.citations or r]
     by_n = {c.n: c for c in citations}
     renumber: dict[int, int] = {}
     for s in kept:
