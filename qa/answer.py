@@ -66,6 +66,8 @@ class Answer:
     # an answer the documents did not support (see qa/citations.py).
     sentences: list[Sentence] = field(default_factory=list)
     fallback: bool = False
+    # The model's own judgment that the cited quotes answer the question (qa/answer_check.py), 0..1.
+    check: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

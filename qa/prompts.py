@@ -136,3 +136,10 @@ def condense_messages(history: list[tuple[str, str]], question: str, max_turns: 
             text = " ".join(re.sub(r"\[\d+\]", "", assistant).split())
             lines.append(f"Assistant: {text[:max_chars]}")
     return load_prompt("condense").messages(history="\n".join(lines), question=" ".join(question.split()))
+
+
+def check_messages(question: str, answer: str, quotes: list[str]) -> list[BaseMessage]:
+    """The answer check's prompt: the cited quotes (as data), the question and the answer without markers."""
+    evidence = "\n".join(f"<passage>{_clean(q)}</passage>" for q in quotes)
+    text = " ".join(re.sub(r"\s*\[\d+\]", "", answer).split())
+    return load_prompt("check").messages(evidence=evidence, question=" ".join(question.split()), answer=text)

@@ -63,8 +63,19 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def fake_model(*replies: str) -> GenericFakeChatModel:
-    return GenericFakeChatModel(messages=iter(replies))
+class ScriptedChat(GenericFakeChatModel):
+    """Scripted replies; the answer check (qa/answer_check.py) gets ``yes`` and its prompts are kept."""
+
+    yes: float = 1.0
+    checks: list[Any] = []
+
+    def yes_probability(self, messages: list[Any]) -> float:
+        self.checks.append(messages)
+        return self.yes
+
+
+def fake_model(*replies: str, yes: float = 1.0) -> ScriptedChat:
+    return ScriptedChat(messages=iter(replies), yes=yes, checks=[])
 
 
 def generative_chain(assistant: Assistant, model: Any, **overrides: Any) -> tuple[Any, GenerativeAnswerer]:
@@ -100,7 +111,7 @@ def fake_backend(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     replies: list[str] = []
 
     def _fake(arg: str, settings: Any) -> GenericFakeChatModel:
-        return GenericFakeChatModel(messages=iter(replies))
+        return ScriptedChat(messages=iter(replies), checks=[])
 
     monkeypatch.setitem(backends.BACKENDS, "fake", _fake)
     return replies
@@ -302,7 +313,7 @@ def test_verification_off_trusts_the_model_numbers(seed_assistant: Assistant) ->
 # --------------------------------------------------------------------------- streaming and follow-ups
 
 
-class _PacedFake(GenericFakeChatModel):
+class _PacedFake(ScriptedChat):
     """Streams word by word and records how far it got, to prove pieces arrive before the end."""
 
     produced: list[str] = []
@@ -437,9 +448,18 @@ class _StubLLMServer(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-        words = [w + " " for w in self.reply.split(" ")]
+        last = str((body.get("messages") or [{}])[-1].get("content", ""))
+        reply = "Yes" if "Reply yes or no" in last else self.reply  # the answer check's question gets a verdict
+        words = [w + " " for w in reply.split(" ")]
         self.send_response(200)
-        if self.path.endswith("/chat/completions"):
+        if self.path.endswith("/chat/completions") and not body.get("stream"):
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            message = {"role": "assistant", "content": reply}
+            completion = {"id": "c", "object": "chat.completion", "created": 0, "model": body.get("model"),
+                          "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+            self.wfile.write(json.dumps(completion).encode())
+        elif self.path.endswith("/chat/completions"):
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             for i, w in enumerate(words):
@@ -485,7 +505,10 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
     ans = pieces[-1]
     assert isinstance(ans, Answer) and ans.backend == f"{kind}:test-model" and not ans.fallback
     assert COALE_FACT in ans.citations[0].quote
-    req = _StubLLMServer.requests[-1]
+    answer_req, check_req = _StubLLMServer.requests[-2:]
+    assert "Reply yes or no" in json.dumps(check_req["body"]["messages"]) and COALE_FACT in json.dumps(check_req["body"]["messages"])
+    assert ans.check == 1.0  # a server model's one-word verdict
+    req = answer_req
     assert req["body"]["model"] == "test-model" and req["body"]["stream"] is True
     assert req["body"].get("temperature", req["body"].get("options", {}).get("temperature")) == 0.0
     if kind == "openai":

@@ -9,6 +9,11 @@ The extractive answerer runs first (a few ms): it ranks the sentences that go in
 prompt, and it is the fallback when the generated answer is unsupported as a whole, when
 the model refuses although the extractive evidence is strong, or when the model answers
 although the extractive answerability model is confident there is no answer.
+
+Last, the model is asked whether the shown answer's quotes answer the question
+(:mod:`qa.answer_check`): verification proves a sentence is stated in a passage, not that
+it answers. A withdrawn answer is replaced by the extractive one if that passes the same
+check, else by an abstention.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from qa.answer import Answer, Citation, Sentence
+from qa.answer_check import answer_support
 from qa.answerers.backends import display_name
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.answerers.features import question_type, type_match
@@ -147,7 +153,25 @@ class GenerativeAnswerer:
 
         text = " ".join(render(s.text, s.citations) for s in sentences)
         self.last_raw = "".join(raw_parts)
-        yield self._final(question, "".join(raw_parts), text, sentences, verified, book.citations, ext)
+        final = self._final(question, "".join(raw_parts), text, sentences, verified, book.citations, ext)
+        yield self._checked(question, final, ext)
+
+    def _checked(self, question: str, answer: Answer, ext: Answer) -> Answer:
+        """The answer if the model judges that its quotes answer the question; else the
+        extractive answer if that one passes the same check; else an abstention."""
+        s = self.settings
+        if answer.abstained or not answer.citations or not (s.llm_check and s.llm_verify):
+            return answer
+        answer.check = answer_support(self.model, question, answer.answer, [c.quote for c in answer.citations])
+        if answer.check is None or answer.check >= s.llm_check_threshold:
+            return answer
+        if not answer.fallback and not ext.abstained and ext.citations and ext.answer != answer.answer:
+            second = answer_support(self.model, question, ext.answer, [c.quote for c in ext.citations])
+            if second is not None and second >= s.llm_check_threshold:
+                fallback = _fallback(ext)
+                fallback.check = second
+                return fallback
+        return Answer(None, question, ABSTAIN_MESSAGE, True, [], answer.passages, self.name, answerability=answer.answerability, check=answer.check)
 
     def _final(
         self,

@@ -42,6 +42,10 @@ def load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, thread
 
 _FORMATTERS: dict[int, Any] = {}  # id(Llama) -> its chat formatter; the Llama objects live as long as _MODELS
 _PROBES: dict[tuple[int, str], list[int]] = {}  # (id(Llama), system message) -> tokens of a prompt with an empty user turn
+_STATES: dict[tuple[int, tuple[int, ...]], bytes] = {}  # (id(Llama), system tokens) -> the context state after them
+_MAX_STATES = 4  # a few system prompts (answer, check, condense); ~6 MB each for a 1.5B model
+_YES = ("yes", "Yes", " yes", " Yes", "YES")
+_NO = ("no", "No", " no", " No", "NO")
 
 
 def _formatter(llm: Any) -> Any:
@@ -93,6 +97,38 @@ def _system_prefix(llm: Any, messages: list[dict[str, str]]) -> list[int]:
     return full[: min(n, len(full) - 1)]  # at least one token is left for generate() to evaluate
 
 
+def _save_state(llm: Any) -> bytes:
+    """The context's KV state (only the cells in use, a few MB), without llama-cpp-python's
+    copy of the logits that ``Llama.save_state`` adds (~130 MB for a long prefix)."""
+    import ctypes
+
+    import llama_cpp
+
+    size = llama_cpp.llama_state_get_size(llm._ctx.ctx)
+    buf = (ctypes.c_uint8 * int(size))()
+    n = llama_cpp.llama_state_get_data(llm._ctx.ctx, buf, size)
+    return bytes(buf[: int(n)])
+
+
+def _load_state(llm: Any, state: bytes, tokens: list[int]) -> bool:
+    import ctypes
+
+    import llama_cpp
+
+    buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+    if llama_cpp.llama_state_set_data(llm._ctx.ctx, buf, len(state)) != len(state):
+        return False
+    llm.input_ids[: len(tokens)] = tokens
+    llm.n_tokens = len(tokens)
+    return True
+
+
+def _token_ids(llm: Any, variants: tuple[str, ...]) -> list[int]:
+    """First token of each spelling; a word the vocabulary splits is still found by its first piece."""
+    ids = {llm.tokenize(v.encode("utf-8"), add_bos=False, special=False)[0] for v in variants}
+    return sorted(ids)
+
+
 class LlamaCppChat(BaseChatModel):
     """Chat completion with a local GGUF model; greedy (temperature 0) unless told otherwise."""
 
@@ -121,15 +157,48 @@ class LlamaCppChat(BaseChatModel):
     # back to the system prompt's tokens, which are evaluated on their own, once: every
     # prompt is then computed the same way (system part, then the rest in one go), so
     # temperature-0 answers are reproducible, and the rules are not re-read per question.
+    # Each system prompt's state is kept (a few MB): the answer check uses its own system
+    # prompt, and switching back to the answer prompt would otherwise re-read its ~226
+    # tokens (1.4 s) before every question. A restored state is the same computation as the
+    # prefix evaluated alone, so answers stay reproducible.
 
     def _settle_cache(self, llm: Any, messages: list[dict[str, str]]) -> None:
         prefix = _system_prefix(llm, messages)
         if prefix and llm.n_tokens >= len(prefix) and [int(t) for t in llm.input_ids[: len(prefix)]] == prefix:
             llm.n_tokens = len(prefix)  # generate() drops the cached rest and evaluates from here
             return
+        key = (id(llm), tuple(prefix))
+        state = _STATES.get(key)
+        if state is not None and _load_state(llm, state, prefix):
+            return
         llm.reset()
         if prefix:
             llm.eval(prefix)
+            if len(_STATES) >= _MAX_STATES:
+                _STATES.pop(next(iter(_STATES)))
+            _STATES[key] = _save_state(llm)
+
+    def yes_probability(self, messages: list[BaseMessage]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the reply's first token: a graded answer to a yes/no
+        question, so a threshold can trade answers for precision (a reply only gives 0 or 1)."""
+        import numpy as np
+
+        llm, lock = self._llama()
+        chat = self._messages(messages)
+        with lock:
+            self._settle_cache(llm, chat)
+            tokens = _prompt_tokens(llm, chat)
+            if tokens is None:
+                raise RuntimeError(f"{self.model_path}: the GGUF file has no chat template")
+            start = llm.n_tokens if [int(t) for t in llm.input_ids[: llm.n_tokens]] == tokens[: llm.n_tokens] else 0
+            if start == 0:
+                llm.reset()
+            llm.eval(tokens[start:])
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        yes, no = logits[_token_ids(llm, _YES)], logits[_token_ids(llm, _NO)]
+        top = max(yes.max(), no.max())
+        p_yes, p_no = np.exp(yes - top).sum(), np.exp(no - top).sum()
+        return float(p_yes / (p_yes + p_no))
 
     @staticmethod
     def _messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
