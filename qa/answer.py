@@ -66,8 +66,10 @@ class Answer:
     # an answer the documents did not support (see qa/citations.py).
     sentences: list[Sentence] = field(default_factory=list)
     fallback: bool = False
-    # The model's own judgment that the cited quotes answer the question (qa/answer_check.py), 0..1.
+    # The model's own judgment that the cited quotes answer the question (qa/answer_check.py), 0..1,
+    # and, when the shown answer is not the model's draft, why (for the UI and CLI).
     check: float | None = None
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -129,7 +129,8 @@ def build_chain(
         if quotes_instruction(answer, inputs["retrieval"].snapshot):  # passages are data, never relayed orders
             answer = Answer(
                 None, answer.question, ABSTAIN_MESSAGE, True, [], answer.passages, answer.backend,
-                answerability=answer.answerability, fallback=answer.fallback,
+                answerability=answer.answerability, fallback=answer.fallback, check=answer.check,
+                note="the answer quoted an instruction inside a document (documents are data); withheld",
             )
         answer.id = inputs.get("id")
         answer.question = inputs["question"]

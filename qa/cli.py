@@ -226,7 +226,7 @@ def ask(
             sys.stdout.write("\n")
             if answer is not None:
                 if answer.answer != streamed.strip():  # verification replaced or trimmed the draft
-                    reason = "not supported by the documents" if answer.fallback else "trimmed by citation verification"
+                    reason = "replaced (see below why)" if answer.note else "trimmed by citation verification"
                     out.print(f"[dim](draft above {reason}; the answer is:)[/dim]")
                     out.print(answer.answer, soft_wrap=True)
                 _print_answer_sources(answer)
@@ -249,8 +249,8 @@ def _print_answer_sources(answer: Any) -> None:
 
 def _print_verification(answer: Any) -> None:
     """For generated answers: which sentences nothing in the documents supports."""
-    if answer.fallback:
-        out.print("[dim](the generated answer was not supported by the documents; this is the extractive answer)[/dim]")
+    if answer.note:
+        out.print(f"[dim]({answer.note})[/dim]")
     for s in answer.sentences:
         if not s.citations and not answer.abstained:
             out.print(f"  [yellow]unsupported:[/yellow] “{s.text}”", soft_wrap=True)

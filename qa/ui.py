@@ -181,11 +181,13 @@ def _turn_section(turn: int, question: str, answer: Answer | None, docs: dict[st
             parts.extend(_passage_item(p, docs.get(p.doc_id)) for p in others)
             parts.append("</details>")
         timing = f"{h(answer.backend)} · {answer.latency_ms:.0f} ms"
-        if answer.fallback:
-            timing += " · generated answer not supported: extractive answer shown"
+        if answer.note:
+            timing += f" · {h(answer.note)}"
         elif answer.sentences and not answer.abstained and answer.backend != "extractive":
             verified = sum(1 for s in answer.sentences if s.citations)
             timing += f" · {verified} of {len(answer.sentences)} sentences verified"
+            if answer.check is not None:
+                timing += f" · answer check {answer.check:.2f}"
         parts.append(f'<div class="qa-foot">{timing}</div>')
     parts.append("</section>")
     return "".join(parts)

@@ -34,12 +34,15 @@ def test_answer_is_withdrawn_when_the_model_judges_its_quotes_do_not_answer(seed
     chain, _ = generative_chain(seed_assistant, model)
     ans = ask(chain, COALE_Q)
     assert ans.abstained and ans.answer == ABSTAIN_MESSAGE and not ans.citations and not ans.sentences
-    assert ans.check == pytest.approx(0.2)
+    assert ans.check == pytest.approx(0.2) and "withdrawn" in ans.note
     generated, extractive = model.checks  # the generated answer, then the extractive one as a second chance
     system, user = str(generated[0].content), str(generated[1].content)
     assert "yes or no" in system.lower()
     assert COALE_Q in user and COALE_FACT in user and COALE_PARAPHRASE in user
     assert "[1]" not in user  # the answer is judged without its markers
+    from qa.ui import render_sources
+
+    assert "withdrawn" in render_sources([(COALE_Q, ans)], seed_assistant.documents())  # the UI says why
 
 
 class _JudgesByAnswer(GenericFakeChatModel):
@@ -54,7 +57,7 @@ def test_extractive_answer_gets_a_second_chance(seed_assistant: Assistant) -> No
     chain, _ = generative_chain(seed_assistant, _JudgesByAnswer(messages=iter([f"{COALE_PARAPHRASE} [{right}]."])))
     ans = ask(chain, COALE_Q)
     expected = seed_assistant.ask(COALE_Q)
-    assert ans.fallback and not ans.abstained and ans.check == pytest.approx(0.9)
+    assert ans.fallback and not ans.abstained and ans.check == pytest.approx(0.9) and "failed the answer check (0.10)" in ans.note
     assert ans.answer == expected.answer and [c.quote for c in ans.citations] == [c.quote for c in expected.citations]
     assert_exact(seed_assistant, ans)
 

@@ -168,10 +168,13 @@ class GenerativeAnswerer:
         if not answer.fallback and not ext.abstained and ext.citations and ext.answer != answer.answer:
             second = answer_support(self.model, question, ext.answer, [c.quote for c in ext.citations])
             if second is not None and second >= s.llm_check_threshold:
-                fallback = _fallback(ext)
+                fallback = _fallback(ext, f"the generated answer failed the answer check ({answer.check:.2f}); the extractive answer passed it")
                 fallback.check = second
                 return fallback
-        return Answer(None, question, ABSTAIN_MESSAGE, True, [], answer.passages, self.name, answerability=answer.answerability, check=answer.check)
+        return Answer(
+            None, question, ABSTAIN_MESSAGE, True, [], answer.passages, self.name, answerability=answer.answerability, check=answer.check,
+            note=f"the generated answer was withdrawn: the model judged that its quotes do not answer the question ({answer.check:.2f})",
+        )
 
     def _final(
         self,
@@ -238,8 +241,12 @@ def _may_become(text: str, held: set[str]) -> bool:
     return bool(partial) and any(w.startswith(partial[-1]) for w in held)
 
 
-def _fallback(ext: Answer) -> Answer:
+NOT_SUPPORTED = "the generated answer was not supported by the documents; the extractive answer is shown"
+
+
+def _fallback(ext: Answer, note: str = NOT_SUPPORTED) -> Answer:
     ext.fallback = True
+    ext.note = note
     ext.sentences = extractive_sentences(ext)
     return ext
 
