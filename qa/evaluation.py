@@ -503,6 +503,9 @@ class QuestionResult:
             "answer": a.answer,
             "abstained": a.abstained,
             "answerability": None if a.answerability is None else round(float(a.answerability), 4),
+            "fallback": a.fallback,
+            "check": None if a.check is None else round(float(a.check), 4),
+            "note": a.note,
             "correct": self.correct,
             "answer_correct": self.answer_correct,
             "citations": [

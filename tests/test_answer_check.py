@@ -16,7 +16,13 @@ from qa.answer_check import answer_support, parse_yes_no
 from qa.prompts import check_messages
 from qa.settings import ABSTAIN_MESSAGE
 from tests.test_answering import assert_exact
-from tests.test_generative import COALE_FACT, COALE_PARAPHRASE, COALE_Q, ask, fake_model, generative_chain, numbers_for, smollm2  # noqa: F401
+from tests.test_generative import COALE_FACT, COALE_PARAPHRASE, COALE_Q, ask, fake_model, numbers_for, smollm2  # noqa: F401
+from tests.test_generative import generative_chain as _generative_chain
+
+
+def generative_chain(assistant: Assistant, model: object, **overrides: object) -> tuple:
+    """The check is opt-in (QA_LLM_CHECK): these tests turn it on unless told otherwise."""
+    return _generative_chain(assistant, model, **{"llm_check": True, **overrides})
 
 
 def test_parse_yes_no() -> None:
@@ -72,6 +78,7 @@ def test_threshold_trades_answers_for_precision(seed_assistant: Assistant) -> No
 
 def test_check_off_and_verification_off_do_not_ask(seed_assistant: Assistant) -> None:
     right, _ = numbers_for(seed_assistant, COALE_Q, COALE_FACT)
+    assert not seed_assistant.settings.llm_check  # opt-in
     for overrides in ({"llm_check": False}, {"llm_verify": False}):
         model = fake_model(f"{COALE_PARAPHRASE} [{right}].", yes=0.0)
         chain, _ = generative_chain(seed_assistant, model, **overrides)

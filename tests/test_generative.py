@@ -500,7 +500,8 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
         pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     url = stub_server + ("/v1" if kind == "openai" else "")
-    a = Assistant.open(seed_index, create=False, llm=f"{kind}:test-model", llm_base_url=url, llm_api_key="sk-local" if kind == "openai" else None)
+    a = Assistant.open(seed_index, create=False, llm=f"{kind}:test-model", llm_base_url=url, llm_api_key="sk-local" if kind == "openai" else None,
+                      llm_check=True)
     pieces = list(a.stream(COALE_Q))
     ans = pieces[-1]
     assert isinstance(ans, Answer) and ans.backend == f"{kind}:test-model" and not ans.fallback
