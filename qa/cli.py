@@ -45,6 +45,14 @@ LlmOpt = Annotated[
     typer.Option("--llm", help="Answering backend: extractive (default), llamacpp:PATH.gguf, ollama:MODEL, openai:MODEL (env QA_LLM)."),
 ]
 
+CheckOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--check/--no-check",
+        help="With --llm: ask the model whether the cited quotes answer the question and withdraw the answer if not (env QA_LLM_CHECK; off by default, see docs/llm.md).",
+    ),
+]
+
 
 def _settings_from(**flags: Any) -> Settings:
     try:
@@ -206,11 +214,12 @@ def ask(
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is produced.")] = False,
     abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability (env QA_ABSTAIN_THRESHOLD).")] = None,
     llm: LlmOpt = None,
+    check: CheckOpt = None,
 ) -> None:
     """Answer one question with citations."""
     from qa.assistant import QuestionError
 
-    settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold, llm=llm)
+    settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold, llm=llm, llm_check=check)
     assistant = _open(index, settings)
     try:
         if stream and not as_json:
@@ -299,6 +308,7 @@ def batch(
     model_path: ModelOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip ids already answered in --out.")] = False,
     llm: LlmOpt = None,
+    check: CheckOpt = None,
     ray: RayOpt = None,
 ) -> None:
     """Answer a JSONL file of questions; output lines follow input order.
@@ -308,7 +318,7 @@ def batch(
     """
     from tqdm import tqdm
 
-    settings = _settings_from(index=index, model_path=model_path, llm=llm, ray_address=ray)
+    settings = _settings_from(index=index, model_path=model_path, llm=llm, llm_check=check, ray_address=ray)
     if not input.is_file():
         err.print(f"[red]error:[/red] no such file: {input}")
         raise typer.Exit(2)
@@ -393,6 +403,7 @@ def eval_cmd(
     abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
     llm: LlmOpt = None,
+    check: CheckOpt = None,
 ) -> None:
     """Measure answer accuracy, citation precision/recall, abstention and retrieval."""
     from qa.answerers.backends import BackendError, parse_spec
@@ -404,6 +415,8 @@ def eval_cmd(
     overrides: dict[str, Any] = {"abstain_threshold": abstain_threshold} if abstain_threshold is not None else {}
     if llm is not None:
         overrides["llm"] = llm
+    if check is not None:
+        overrides["llm_check"] = check
     settings = _settings_from(index=index, **overrides)
     try:
         parse_spec(settings.llm)
@@ -426,6 +439,7 @@ def serve(
     port: Annotated[Optional[int], typer.Option(help="Port (env QA_PORT; default 7860).")] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Hide upload and remove (env QA_READ_ONLY).")] = False,
     llm: LlmOpt = None,
+    check: CheckOpt = None,
     auth: Annotated[
         Optional[str],
         typer.Option("--auth", help="Require this login, USER:PASSWORD (or env QA_AUTH, which keeps the password out of `ps`). Needed for any --host but loopback."),
@@ -440,7 +454,7 @@ def serve(
     from qa.ui import launch
 
     settings = _settings_from(
-        index=index, llm=llm, host=host, port=port, auth=auth,
+        index=index, llm=llm, llm_check=check, host=host, port=port, auth=auth,
         read_only=True if read_only else None, insecure_public=True if insecure_public else None,
     )
     try:  # before anything loads: a refused address fails in a second, not after the model

@@ -598,7 +598,13 @@ def test_smollm2_cli_json(seed_index: Path, smollm2: str, monkeypatch: pytest.Mo
     r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", smollm2, "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert {"sentences", "fallback", "citations", "backend"} <= set(data)
+    assert {"sentences", "fallback", "citations", "backend", "check", "note"} <= set(data)
+    assert data["check"] is None  # the answer check is opt-in
+    r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", smollm2, "--check", "--json")
+    assert r.returncode == 0, r.stderr
+    checked = json.loads(r.stdout)
+    assert isinstance(checked["check"], float) and 0.0 <= checked["check"] <= 1.0
+    assert checked["abstained"] == (checked["check"] < 0.7 and not checked["fallback"])
     r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", smollm2, "--stream")
     assert r.returncode == 0, r.stderr
 
