@@ -38,7 +38,10 @@ from qa.prompts import PromptPassage, answer_messages, condense_messages, select
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
 
-STRONG_EVIDENCE = 0.9  # extractive answerability above which a refusal is overruled (unanswerable seed questions reach 0.89)
+# Extractive answerability above which a refusal is overruled. On the train/ questions
+# (348, extractive answerer) 39 of 283 answerable questions reach 0.9 (34 of them answered
+# right) and 9 of 65 unanswerable ones do (up to 0.94): above it, an answer is usually right.
+STRONG_EVIDENCE = 0.9
 NO_EVIDENCE = 0.1  # extractive answerability below which an answer is overruled
 
 
