@@ -130,3 +130,29 @@ def test_real_model_verdict_and_reproducible_answers_across_prompts(smollm2: str
     fresh = chat.invoke(answer_prompt).content  # computed from scratch
     assert first == again == fresh
     assert chat.yes_probability(check_messages("When did the bridge open?", "The bridge opened in 1998.", ["The bridge opened in 1998."])) == p_yes
+
+
+def test_switching_prompts_does_not_reread_a_system_prompt(smollm2: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """After answer -> check -> answer, the second answer evaluates only its user turn: the
+    answer prompt's rules come back from the saved state (counted in tokens, not timed)."""
+    from qa.answerers import llamacpp_chat
+    from qa.answerers.llamacpp_chat import LlamaCppChat, _prompt_tokens
+
+    chat = LlamaCppChat(model_path=smollm2.split(":", 1)[1], max_tokens=8)
+    system = "You answer questions about the passage in one sentence. " * 8  # a long system prompt
+    prompt = [SystemMessage(system), HumanMessage("Passage: The bridge opened in 1998.\nQuestion: When did the bridge open?")]
+    check = check_messages("When did the bridge open?", "The bridge opened in 1998.", ["The bridge opened in 1998."])
+    llm, _ = chat._llama()
+    evaluated: list[int] = []
+    real_eval = type(llm).eval
+    monkeypatch.setattr(type(llm), "eval", lambda self, tokens: (evaluated.append(len(tokens)), real_eval(self, tokens))[1])
+
+    chat.invoke(prompt)
+    chat.yes_probability(check)
+    evaluated.clear()
+    chat.invoke(prompt)
+    full = len(_prompt_tokens(llm, chat._messages(prompt)) or [])
+    system_tokens = len(llamacpp_chat._system_prefix(llm, chat._messages(prompt)))
+    assert system_tokens > 60
+    first_eval = evaluated[0]  # the prompt part generate() evaluates before the first new token
+    assert first_eval <= full - system_tokens, (evaluated[:3], full, system_tokens)
