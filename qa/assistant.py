@@ -33,7 +33,7 @@ class Assistant:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self._chains: dict[str, Any] = {}
+        self._chains: dict[tuple[str, bool], Any] = {}
         if settings.llm != "extractive":
             self.chain_for(settings.llm)  # a bad spec or a missing extra fails here, when the assistant opens
 
@@ -48,17 +48,19 @@ class Assistant:
         """Answering backends this assistant offers: the configured one, and always extractive."""
         return list(dict.fromkeys([self.settings.llm, "extractive"]))
 
-    def chain_for(self, backend: str | None = None) -> Any:
-        """The chain for ``backend`` (a ``--llm`` spec; default: the configured one), built once."""
+    def chain_for(self, backend: str | None = None, check: bool | None = None) -> Any:
+        """The chain for ``backend`` (a ``--llm`` spec; default: the configured one) with the
+        answer check on or off (default: the setting), built once per combination."""
         backend = backend or self.settings.llm
+        check = self.settings.llm_check if check is None else check
         with self._lock:
-            chain = self._chains.get(backend)
+            chain = self._chains.get((backend, check))
         if chain is None:
             from qa.chain import build_chain
 
-            chain = build_chain(self.snapshot, self.embedder, self.settings.model_copy(update={"llm": backend}))
+            chain = build_chain(self.snapshot, self.embedder, self.settings.model_copy(update={"llm": backend, "llm_check": check}))
             with self._lock:
-                chain = self._chains.setdefault(backend, chain)
+                chain = self._chains.setdefault((backend, check), chain)
         return chain
 
     @classmethod
@@ -192,8 +194,9 @@ class Assistant:
         id: str | None = None,
         *,
         backend: str | None = None,
+        check: bool | None = None,
     ) -> Answer:
-        return self.chain_for(backend).invoke(self._inputs(question, history, documents, id))
+        return self.chain_for(backend, check).invoke(self._inputs(question, history, documents, id))
 
     def ask_many(self, questions: Iterable[str | dict[str, Any]]) -> list[Answer]:
         """Batch through the chain; dicts may carry ``id``, ``history`` and ``documents``."""
@@ -212,6 +215,7 @@ class Assistant:
         documents: Sequence[str] | None = None,
         *,
         backend: str | None = None,
+        check: bool | None = None,
     ) -> Iterator[str | Answer]:
         """Yield text pieces as they are produced, then the complete :class:`Answer`.
 
@@ -220,7 +224,7 @@ class Assistant:
         replaces what was streamed. The extractive answer arrives whole and is cut into words.
         """
         streamed = False
-        for piece in self.chain_for(backend).stream(self._inputs(question, history, documents, None)):
+        for piece in self.chain_for(backend, check).stream(self._inputs(question, history, documents, None)):
             if isinstance(piece, Answer):
                 if not streamed:
                     for word in re.split(r"(?<=\s)", piece.answer):

@@ -441,7 +441,11 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         return chosen
 
     def respond(
-        message: str, turns: list[tuple[str, Answer | None]], selected: list[str] | None, backend: str | None = None
+        message: str,
+        turns: list[tuple[str, Answer | None]],
+        selected: list[str] | None,
+        backend: str | None = None,
+        check: bool | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         turns = list(turns or [])
         docs = assistant.documents()
@@ -456,7 +460,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         text = ""
         answer: Answer | None = None
         try:
-            for piece in assistant.stream(question, history, _filter(selected), backend=backend or None):
+            for piece in assistant.stream(question, history, _filter(selected), backend=backend or None, check=check):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
@@ -639,6 +643,14 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                             label="Answer with",
                             elem_id="qa-backend",
                         )
+                    # The answer check (docs/llm.md): only for generated answers; opt-in.
+                    check_choice: Any = gr.State(None)
+                    if len(assistant.backends) > 1:
+                        check_choice = gr.Checkbox(
+                            value=assistant.settings.llm_check,
+                            label="Check generated answers: the model judges whether the quotes answer the question (slower, fewer but more precise answers)",
+                            elem_id="qa-check",
+                        )
                     if seed_present:
                         gr.Examples(examples=[[q] for q in EXAMPLE_QUESTIONS], inputs=[msg], label="Example questions")
                 with gr.Column(scale=2, min_width=320):
@@ -695,7 +707,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         gr.on(
             triggers=[msg.submit, send.click],
             fn=respond,
-            inputs=[msg, turns_state, doc_filter, backend_choice],
+            inputs=[msg, turns_state, doc_filter, backend_choice, check_choice],
             outputs=[chatbot, sources, turns_state, msg],
             show_progress="hidden",
             concurrency_limit=4,

@@ -630,8 +630,13 @@ def test_ui_offers_the_backend_choice(seed_index: Path, fake_backend: list[str])
     *_, last = respond(COALE_Q, [], [], "fake:x")
     turns = last[2]
     assert turns[-1][1].backend == "fake:x" and "verified" in last[1]
+    assert turns[-1][1].check is None  # the answer check is opt-in
+    boxes = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "qa-check"]
+    assert boxes and boxes[0]["props"]["value"] is False
+    *_, last = respond(COALE_Q, [], [], "fake:x", True)
+    assert last[2][-1][1].check == 1.0 and "answer check 1.00" in last[1]
     *_, last = respond(COALE_Q, [], [], "extractive")
     assert last[2][-1][1].backend == "extractive"
     single = build_ui(Assistant.open(seed_index, create=False))
-    assert not [c for c in single.config["components"] if c.get("props", {}).get("elem_id") == "qa-backend"]
+    assert not [c for c in single.config["components"] if c.get("props", {}).get("elem_id") in ("qa-backend", "qa-check")]
 
