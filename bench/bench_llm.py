@@ -71,12 +71,11 @@ class Recorder(BaseChatModel):
 
     def yes_probability(self, messages: list[BaseMessage]) -> float | None:
         """The answer check (qa/answer_check.py), recorded like the replies."""
-        from qa.answer_check import parse_yes_no
+        from qa.answer_check import verdict
 
         key = self.key(messages)
         if not self.replay:
-            scorer = getattr(self.inner, "yes_probability", None)
-            self.checks[key] = scorer(messages) if callable(scorer) else parse_yes_no(str(self.inner.invoke(messages).content))
+            self.checks[key] = verdict(self.inner, messages)
         return self.checks[key]
 
 

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 
 from qa.prompts import check_messages
 
@@ -38,9 +39,12 @@ def answer_support(model: BaseChatModel, question: str, answer: str, quotes: lis
     """
     if not quotes:
         return None
-    messages = check_messages(question, answer, quotes)
+    return verdict(model, check_messages(question, answer, quotes))
+
+
+def verdict(model: BaseChatModel, messages: list[BaseMessage]) -> float | None:
+    """P(yes) from a model that scores its first reply token, else its one-word reply as 1/0/None."""
     scorer: Any = getattr(model, "yes_probability", None)
     if callable(scorer):
         return float(scorer(messages))
-    reply = model.invoke(messages)
-    return parse_yes_no(str(reply.content))
+    return parse_yes_no(str(model.invoke(messages).content))
