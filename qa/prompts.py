@@ -140,6 +140,7 @@ def condense_messages(history: list[tuple[str, str]], question: str, max_turns: 
 
 def check_messages(question: str, answer: str, quotes: list[str]) -> list[BaseMessage]:
     """The answer check's prompt: the cited quotes (as data), the question and the answer without markers."""
+    from qa.citations import strip_all_markers
+
     evidence = "\n".join(f"<passage>{_clean(q)}</passage>" for q in quotes)
-    text = " ".join(re.sub(r"\s*\[\d+\]", "", answer).split())
-    return load_prompt("check").messages(evidence=evidence, question=" ".join(question.split()), answer=text)
+    return load_prompt("check").messages(evidence=evidence, question=" ".join(question.split()), answer=strip_all_markers(answer))

@@ -123,10 +123,17 @@ def _load_state(llm: Any, state: bytes, tokens: list[int]) -> bool:
     return True
 
 
-def _token_ids(llm: Any, variants: tuple[str, ...]) -> list[int]:
-    """First token of each spelling; a word the vocabulary splits is still found by its first piece."""
-    ids = {llm.tokenize(v.encode("utf-8"), add_bos=False, special=False)[0] for v in variants}
-    return sorted(ids)
+_VERDICT_IDS: dict[int, tuple[list[int], list[int]]] = {}  # id(Llama) -> token ids of (yes, no) spellings
+
+
+def _verdict_ids(llm: Any) -> tuple[list[int], list[int]]:
+    """First token of each spelling of yes and no, once per loaded model; a word the
+    vocabulary splits is still found by its first piece."""
+    ids = _VERDICT_IDS.get(id(llm))
+    if ids is None:
+        first = lambda v: llm.tokenize(v.encode("utf-8"), add_bos=False, special=False)[0]  # noqa: E731
+        ids = _VERDICT_IDS[id(llm)] = (sorted({first(v) for v in _YES}), sorted({first(v) for v in _NO}))
+    return ids
 
 
 class LlamaCppChat(BaseChatModel):
@@ -195,7 +202,8 @@ class LlamaCppChat(BaseChatModel):
                 llm.reset()
             llm.eval(tokens[start:])
             logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
-        yes, no = logits[_token_ids(llm, _YES)], logits[_token_ids(llm, _NO)]
+        yes_ids, no_ids = _verdict_ids(llm)
+        yes, no = logits[yes_ids], logits[no_ids]
         top = max(yes.max(), no.max())
         p_yes, p_no = np.exp(yes - top).sum(), np.exp(no - top).sum()
         return float(p_yes / (p_yes + p_no))
