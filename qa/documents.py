@@ -19,12 +19,14 @@ import codecs
 import errno
 import hashlib
 import io
+import logging
 import os
 import re
 import stat
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -384,36 +386,50 @@ def _load_html(path: Path | str, raw: bytes) -> _Extracted:
     )
 
 
+@contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """pypdf logs its repairs ("EOF marker not found") to stderr as bare lines naming no
+    file; the user gets our one-line reason (or the recovered text) instead."""
+    log = logging.getLogger("pypdf")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _load_pdf(path: Path | str, raw: bytes) -> _Extracted:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            # Many PDFs are "encrypted" with an empty user password just to set permissions.
-            try:
-                opened = reader.decrypt("")
-            except DependencyError:
-                raise DocumentError(
-                    path, "encrypted PDF (AES; needs the 'cryptography' package to open)"
-                ) from None
-            if not opened:
-                raise DocumentError(path, "encrypted PDF")
-        page_texts = [page.extract_text() or "" for page in reader.pages]
-        metadata = reader.metadata
-        meta_title = _meaningful(metadata.title) if metadata else None
-        meta_author = _meaningful(metadata.author) if metadata else None
+    with _quiet_pypdf():
         try:
-            created = _iso_date(metadata.creation_date) if metadata else None
-        except Exception:  # unparseable date strings are common and harmless
-            created = None
-    except DocumentError:
-        raise
-    except FileNotDecryptedError:
-        raise DocumentError(path, "encrypted PDF") from None
-    except Exception as exc:  # pypdf raises a zoo of types on bad input
-        raise DocumentError(path, f"malformed PDF: {_short(exc)}") from None
+            reader = PdfReader(io.BytesIO(raw))
+            if reader.is_encrypted:
+                # Many PDFs are "encrypted" with an empty user password just to set permissions.
+                try:
+                    opened = reader.decrypt("")
+                except DependencyError:
+                    raise DocumentError(
+                        path, "encrypted PDF (AES; needs the 'cryptography' package to open)"
+                    ) from None
+                if not opened:
+                    raise DocumentError(path, "encrypted PDF")
+            page_texts = [page.extract_text() or "" for page in reader.pages]
+            metadata = reader.metadata
+            meta_title = _meaningful(metadata.title) if metadata else None
+            meta_author = _meaningful(metadata.author) if metadata else None
+            try:
+                created = _iso_date(metadata.creation_date) if metadata else None
+            except Exception:  # unparseable date strings are common and harmless
+                created = None
+        except DocumentError:
+            raise
+        except FileNotDecryptedError:
+            raise DocumentError(path, "encrypted PDF") from None
+        except Exception as exc:  # pypdf raises a zoo of types on bad input
+            raise DocumentError(path, f"malformed PDF: {_short(exc)}") from None
 
     if not any(t.strip() for t in page_texts):
         raise DocumentError(path, "PDF has no text layer (scanned?)")

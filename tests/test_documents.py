@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import sys
 import threading
@@ -396,6 +397,15 @@ def test_pdf_meaningless_metadata_title_ignored(tmp_path: Path) -> None:
 def test_malformed_pdf(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.pdf", b"%PDF-1.7\n" + os.urandom(64) + b"\x00garbage garbage")
     assert reason_of(path).startswith("malformed PDF: ")
+
+
+def test_malformed_pdf_reason_replaces_pypdf_log_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """pypdf's repair messages ("EOF marker not found") name no file; ours does."""
+    path = write(tmp_path / "cut.pdf", b"%PDF-1.4\n%garbage")
+    with caplog.at_level(logging.DEBUG):
+        assert reason_of(path).startswith("malformed PDF: ")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
+    assert logging.getLogger("pypdf").level == logging.NOTSET  # restored for everyone else
 
 
 def test_truncated_pdf(tmp_path: Path) -> None:
