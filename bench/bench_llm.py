@@ -97,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa import Assistant
+    from qa.answer import Answer
     from qa.answerers.generative import GenerativeAnswerer
     from qa.chain import build_chain, make_answerer
     from qa.evaluation import aggregate, load_gold, score_answer, squad_to_gold
@@ -154,7 +155,7 @@ def main() -> None:
             for piece in chain_on.stream(inputs):
                 if isinstance(piece, str):
                     ttft = ttft if ttft is not None else time.perf_counter() - t0
-                else:
+                elif isinstance(piece, Answer):
                     answer = piece
             total = time.perf_counter() - t0
             usage = dict(answerer.last_usage)

@@ -4,9 +4,9 @@
 """
 
 from qa import settings as _settings  # noqa: F401  (offline environment before any model import)
-from qa.answer import Answer, Citation, Passage
+from qa.answer import Answer, Citation, Passage, Status
 from qa.assistant import Assistant, QuestionError
 from qa.settings import Settings, load_settings
 
-__all__ = ["Answer", "Assistant", "Citation", "Passage", "QuestionError", "Settings", "load_settings"]
+__all__ = ["Answer", "Assistant", "Citation", "Passage", "QuestionError", "Settings", "Status", "load_settings"]
 __version__ = "0.1.0"

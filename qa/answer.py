@@ -84,6 +84,14 @@ class Answer:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+@dataclass(frozen=True)
+class Status:
+    """What the answerer is doing between the streamed text and the final answer (the answer
+    check takes a second on a CPU): shown to the user, never part of the answer text."""
+
+    message: str
+
+
 def strip_markers(text: str) -> str:
     """Answer text without ``[n]`` markers, for scoring and for plain-text display."""
     return re.sub(r"\s+", " ", MARKER_RE.sub("", text)).strip()

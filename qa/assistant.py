@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.answer import Answer
+from qa.answer import Answer, Status
 from qa.embeddings import Embedder, embedder_for_index
 from qa.ingest import IngestReport, check_model, index_paths, model_info, rebuild, remove_sources
 from qa.settings import Settings, load_settings
@@ -216,12 +216,14 @@ class Assistant:
         *,
         backend: str | None = None,
         check: bool | None = None,
-    ) -> Iterator[str | Answer]:
+    ) -> Iterator[str | Status | Answer]:
         """Yield text pieces as they are produced, then the complete :class:`Answer`.
 
         A generative backend streams the model's tokens (markers appear once each sentence is
         verified); the final Answer is authoritative: when it has ``fallback`` set, its text
         replaces what was streamed. The extractive answer arrives whole and is cut into words.
+        With the answer check on, a :class:`Status` comes between the text and the Answer
+        while the model judges its quotes: show it, do not add it to the text.
         """
         streamed = False
         for piece in self.chain_for(backend, check).stream(self._inputs(question, history, documents, None)):
@@ -232,5 +234,5 @@ class Assistant:
                             yield word
                 yield piece
                 return
-            streamed = True
+            streamed = streamed or isinstance(piece, str)
             yield piece

@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from qa.answer import Answer
+from qa.answer import Answer, Status
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.embeddings import Embedder
 from qa.retrieval import search
@@ -142,7 +142,7 @@ def build_chain(
         answer = answerer.answer(inputs["question"], inputs["retrieval"], context=inputs["condensed"]["context"])
         return _finish(answer, inputs)
 
-    def _generate(inputs: dict[str, Any]) -> Iterator[str | Answer]:
+    def _generate(inputs: dict[str, Any]) -> Iterator[str | Status | Answer]:
         question = inputs["condensed"].get("question", inputs["question"])
         for piece in answerer.stream(question, inputs["retrieval"], context=inputs["condensed"]["context"]):
             yield _finish(piece, inputs) if isinstance(piece, Answer) else piece

@@ -217,6 +217,7 @@ def ask(
     check: CheckOpt = None,
 ) -> None:
     """Answer one question with citations."""
+    from qa.answer import Answer
     from qa.assistant import QuestionError
 
     settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold, llm=llm, llm_check=check)
@@ -230,9 +231,15 @@ def ask(
                     streamed += piece
                     sys.stdout.write(piece)
                     sys.stdout.flush()
-                else:
+                elif isinstance(piece, Answer):
                     answer = piece
-            sys.stdout.write("\n")
+                else:  # a Status: on its own line, after the draft
+                    sys.stdout.write("\n")
+                    sys.stdout.flush()
+                    err.print(f"[dim]({piece.message})[/dim]")
+                    streamed += "\n"
+            if not streamed.endswith("\n"):
+                sys.stdout.write("\n")
             if answer is not None:
                 if answer.answer != streamed.strip():  # verification replaced or trimmed the draft
                     reason = "replaced (see below why)" if answer.note else "trimmed by citation verification"

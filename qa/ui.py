@@ -29,7 +29,7 @@ from typing import Any
 
 import gradio as gr
 
-from qa.answer import MARKER_RE, Answer, Citation, Passage
+from qa.answer import MARKER_RE, Answer, Citation, Passage, Status
 from qa.answerers.backends import display_name
 from qa.assistant import Assistant, QuestionError
 from qa.exposure import auth_checker, check_exposure, is_loopback
@@ -227,14 +227,18 @@ def render_sources(turns: Sequence[tuple[str, Answer | None]], docs: Sequence[Do
     return "".join(_turn_section(i, q, a, by_id, i == active) for i, (q, a) in enumerate(turns))
 
 
-def render_chat(turns: Sequence[tuple[str, Answer | None]], partial: str | None = None) -> list[dict[str, str]]:
+def render_chat(turns: Sequence[tuple[str, Answer | None]], partial: str | None = None, status: str = "") -> list[dict[str, str]]:
+    """``partial``: the unfinished answer being streamed; ``status``: what happens meanwhile (the answer check)."""
     messages: list[dict[str, str]] = []
     for i, (question, answer) in enumerate(turns):
         messages.append({"role": "user", "content": md_text(question)})
         if answer is not None:
             messages.append({"role": "assistant", "content": _answer_content(answer, i)})
         elif partial is not None:
-            messages.append({"role": "assistant", "content": render_answer_markdown(partial, i) if partial else "…"})
+            content = render_answer_markdown(partial, i) if partial else "…"
+            if status:
+                content += f'\n\n<span class="qa-status">{md_text(status.capitalize())}</span>'
+            messages.append({"role": "assistant", "content": content})
     return messages
 
 
@@ -304,6 +308,7 @@ CSS = """
   background: var(--button-secondary-background-fill); cursor: pointer; }
 a.qa-cite { display: inline-block; padding: 0 0.3em; margin: 0 0.05em; border-radius: 4px; font-size: 0.85em; font-weight: 600;
   text-decoration: none !important; background: var(--color-accent-soft); color: var(--color-accent) !important; cursor: pointer; }
+.qa-status { font-size: 0.85em; font-style: italic; color: var(--body-text-color-subdued); }
 a.qa-cite:hover, a.qa-cite:focus { background: var(--color-accent); color: white !important; }
 """
 
@@ -463,6 +468,8 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             for piece in assistant.stream(question, history, _filter(selected), backend=backend or None, check=check):
                 if isinstance(piece, Answer):
                     answer = piece
+                elif isinstance(piece, Status):
+                    yield render_chat(pending, text, piece.message), gr.skip(), turns, ""
                 else:
                     text += piece
                     yield render_chat(pending, text), gr.skip(), turns, ""

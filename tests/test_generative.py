@@ -25,7 +25,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from qa import Answer, Assistant
+from qa import Answer, Assistant, Status
 from qa.answerers import backends, generative
 from qa.answerers.backends import BackendError, make_chat_model, parse_spec
 from qa.answerers.generative import GenerativeAnswerer
@@ -505,6 +505,7 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
     pieces = list(a.stream(COALE_Q))
     ans = pieces[-1]
     assert isinstance(ans, Answer) and ans.backend == f"{kind}:test-model" and not ans.fallback
+    assert isinstance(pieces[-2], Status) and all(isinstance(p, str) for p in pieces[:-2])  # text, "checking…", answer
     assert COALE_FACT in ans.citations[0].quote
     answer_req, check_req = _StubLLMServer.requests[-2:]
     assert "Reply yes or no" in json.dumps(check_req["body"]["messages"]) and COALE_FACT in json.dumps(check_req["body"]["messages"])
@@ -605,8 +606,9 @@ def test_smollm2_cli_json(seed_index: Path, smollm2: str, monkeypatch: pytest.Mo
     checked = json.loads(r.stdout)
     assert isinstance(checked["check"], float) and 0.0 <= checked["check"] <= 1.0
     assert checked["abstained"] == (checked["check"] < 0.7 and not checked["fallback"])
-    r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", smollm2, "--stream")
+    r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", smollm2, "--stream", "--check")
     assert r.returncode == 0, r.stderr
+    assert "(checking whether" in r.stderr and "checking" not in r.stdout.split("\n")[0]
 
 
 def test_injection_with_a_real_local_model(injection_index: Path, smollm2: str) -> None:
@@ -633,8 +635,13 @@ def test_ui_offers_the_backend_choice(seed_index: Path, fake_backend: list[str])
     assert turns[-1][1].check is None  # the answer check is opt-in
     boxes = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "qa-check"]
     assert boxes and boxes[0]["props"]["value"] is False
-    *_, last = respond(COALE_Q, [], [], "fake:x", True)
+    *states, last = respond(COALE_Q, [], [], "fake:x", True)
     assert last[2][-1][1].check == 1.0 and "answer check 1.00" in last[1]
+    # while the model judges its quotes, the draft says so; the final answer does not
+    shown = [str(state[0][-1]["content"]) for state in states]
+    checking = [i for i, c in enumerate(shown) if "Checking whether" in c]
+    assert checking and checking[0] > 0 and COALE_PARAPHRASE.split()[0] in shown[checking[0]]
+    assert "Checking whether" not in str(last[0][-1]["content"])
     *_, last = respond(COALE_Q, [], [], "extractive")
     assert last[2][-1][1].backend == "extractive"
     single = build_ui(Assistant.open(seed_index, create=False))

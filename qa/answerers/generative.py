@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
-from qa.answer import Answer, Citation, Sentence
+from qa.answer import Answer, Citation, Sentence, Status
 from qa.answer_check import answer_support
 from qa.answerers.backends import display_name
 from qa.answerers.extractive import ExtractiveAnswerer
@@ -96,8 +96,9 @@ class GenerativeAnswerer:
             raise RuntimeError("citation verification needs the embedding model")
         return self.embedder.encode(texts, threads=self.settings.query_threads)
 
-    def stream(self, question: str, retrieval: Retrieval, *, context: str = "") -> Iterator[str | Answer]:
-        """Text pieces as the model writes them (markers once verified), then the :class:`Answer`."""
+    def stream(self, question: str, retrieval: Retrieval, *, context: str = "") -> Iterator[str | Status | Answer]:
+        """Text pieces as the model writes them (markers once verified), a :class:`Status` while
+        the answer check runs, then the :class:`Answer`."""
         ext = self.extractive.answer(question, retrieval, context=context)
         if not retrieval.hits:
             ext.backend = self.name
@@ -157,13 +158,19 @@ class GenerativeAnswerer:
         text = " ".join(render(s.text, s.citations) for s in sentences)
         self.last_raw = "".join(raw_parts)
         final = self._final(question, "".join(raw_parts), text, sentences, verified, book.citations, ext)
+        if self._checks(final):
+            yield Status(CHECKING)
         yield self._checked(question, final, ext)
+
+    def _checks(self, answer: Answer) -> bool:
+        s = self.settings
+        return bool(s.llm_check and s.llm_verify and not answer.abstained and answer.citations)
 
     def _checked(self, question: str, answer: Answer, ext: Answer) -> Answer:
         """The answer if the model judges that its quotes answer the question; else the
         extractive answer if that one passes the same check; else an abstention."""
         s = self.settings
-        if answer.abstained or not answer.citations or not (s.llm_check and s.llm_verify):
+        if not self._checks(answer):
             return answer
         answer.check = answer_support(self.model, question, answer.answer, [c.quote for c in answer.citations])
         if answer.check is None or answer.check >= s.llm_check_threshold:
@@ -244,6 +251,7 @@ def _may_become(text: str, held: set[str]) -> bool:
     return bool(partial) and any(w.startswith(partial[-1]) for w in held)
 
 
+CHECKING = "checking whether the quoted passages answer the question…"
 NOT_SUPPORTED = "the generated answer was not supported by the documents; the extractive answer is shown"
 
 
