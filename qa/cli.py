@@ -218,6 +218,7 @@ def ask(
 ) -> None:
     """Answer one question with citations."""
     from qa.answer import Answer
+    from qa.answerers.backends import BackendError
     from qa.assistant import QuestionError
 
     settings = _settings_from(index=index, model_path=model_path, abstain_threshold=abstain_threshold, llm=llm, llm_check=check)
@@ -248,8 +249,8 @@ def ask(
                 _print_answer_sources(answer)
             return
         answer = assistant.ask(question, documents=doc)
-    except QuestionError as e:
-        err.print(f"[red]error:[/red] {e}")
+    except (QuestionError, BackendError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
     if as_json:
         sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")

@@ -518,6 +518,40 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
     assert_exact(a, ans)
 
 
+def _refused_url() -> str:
+    """An address where nothing listens: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a client library's traceback: the backend, the URL and what to do, in the API, a follow-up and the CLI."""
+    try:
+        __import__(f"langchain_{kind}")
+    except ImportError:
+        hint = f'pip install -e ".[{kind}]"'
+        pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
+    from qa.answerers.backends import BackendUnavailableError
+    from tests.test_cli import qa
+
+    url = _refused_url() + ("/v1" if kind == "openai" else "")
+    key = {"llm_api_key": "sk-local"} if kind == "openai" else {}
+    a = Assistant.open(seed_index, create=False, llm=f"{kind}:m", llm_base_url=url, **key)
+    with pytest.raises(BackendUnavailableError) as info:
+        a.ask(COALE_Q)
+    message = str(info.value)
+    assert f"{kind}:m: could not reach the model server at {url}" in message and "--llm extractive" in message
+    with pytest.raises(BackendUnavailableError):  # a follow-up fails at its condense call, the same way
+        a.ask("And what else did he say?", history=[[COALE_Q, "He spoke about prisoners."]])
+    monkeypatch.setenv("QA_LLM_BASE_URL", url)
+    monkeypatch.setenv("QA_LLM_API_KEY", "sk-local")
+    r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", f"{kind}:m")
+    assert r.returncode == 2 and "could not reach the model server" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 # --------------------------------------------------------------------------- model install (offline parts)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +27,57 @@ OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
 
 class BackendError(ValueError):
     """A backend spec we cannot serve (unknown, missing extra, missing model file); the message says what to do."""
+
+
+class BackendUnavailableError(BackendError):
+    """The model server did not answer (not running, wrong URL, firewall): nothing we can retry our way out of."""
+
+
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The connection error somewhere in an exception's chain, if any.
+
+    Client libraries wrap it differently (openai: APIConnectionError from httpx.ConnectError;
+    ollama: httpx.ConnectError), but each chain ends in the socket's own error or httpx's.
+    """
+    import httpx
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def server_url(model: BaseChatModel) -> str | None:
+    """Where a served chat model lives (``None`` for in-process models)."""
+    for attr in ("base_url", "openai_api_base"):
+        url = getattr(model, attr, None)
+        if isinstance(url, str) and url:
+            return url
+    return None
+
+
+@contextmanager
+def reaching(name: str, model: BaseChatModel) -> Iterator[None]:
+    """Turns "cannot connect" from any client library into one :class:`BackendUnavailableError`
+    that names the backend, the URL and what to check, instead of a client traceback."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as e:
+        cause = _connection_failure(e)
+        if cause is None:
+            raise
+        url = server_url(model) or "its default address"
+        raise BackendUnavailableError(
+            f"{name}: could not reach the model server at {url} ({type(cause).__name__}: {cause}). "
+            "Is the server running? Set its address with QA_LLM_BASE_URL (or OLLAMA_HOST / OPENAI_BASE_URL), "
+            "or answer without it: --llm extractive"
+        ) from e
 
 
 def _require(module: str, extra: str) -> ModuleType:

@@ -28,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 
 from qa.answer import Answer, Citation, Sentence, Status
 from qa.answer_check import answer_support
-from qa.answerers.backends import display_name
+from qa.answerers.backends import display_name, reaching
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.answerers.features import question_type, type_match
 from qa.citations import CitationBook, SentenceStream, Span, VerifiedSentence, Verifier, is_instruction, is_refusal, render
@@ -75,7 +75,8 @@ class GenerativeAnswerer:
 
     def condense(self, question: str, history: list[tuple[str, str]]) -> str | None:
         """A standalone version of a follow-up, or ``None`` when the model's reply is unusable."""
-        reply = self.model.invoke(condense_messages(history, question))
+        with reaching(self.name, self.model):
+            reply = self.model.invoke(condense_messages(history, question))
         text = str(reply.content).strip().splitlines()[0].strip() if str(reply.content).strip() else ""
         text = re.sub(r"^(standalone question|question)\s*:\s*", "", text, flags=re.I).strip().strip("\"'“”")
         if not text or len(text) > 2 * len(question) + 200 or is_refusal(text) or not content_stems(text):
@@ -99,6 +100,10 @@ class GenerativeAnswerer:
     def stream(self, question: str, retrieval: Retrieval, *, context: str = "") -> Iterator[str | Status | Answer]:
         """Text pieces as the model writes them (markers once verified), a :class:`Status` while
         the answer check runs, then the :class:`Answer`."""
+        with reaching(self.name, self.model):
+            yield from self._stream(question, retrieval, context)
+
+    def _stream(self, question: str, retrieval: Retrieval, context: str) -> Iterator[str | Status | Answer]:
         ext = self.extractive.answer(question, retrieval, context=context)
         if not retrieval.hits:
             ext.backend = self.name
