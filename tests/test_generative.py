@@ -448,6 +448,15 @@ class _StubLLMServer(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+        if body.get("model") == "missing":  # each API's own "no such model" reply
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            error: Any = "model 'missing' not found, try pulling it first"
+            if self.path.endswith("/chat/completions"):
+                error = {"message": "The model `missing` does not exist", "type": "invalid_request_error", "code": "model_not_found"}
+            self.wfile.write(json.dumps({"error": error}).encode())
+            return
         last = str((body.get("messages") or [{}])[-1].get("content", ""))
         reply = "Yes" if "Reply yes or no" in last else self.reply  # the answer check's question gets a verdict
         words = [w + " " for w in reply.split(" ")]
@@ -518,14 +527,6 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
     assert_exact(a, ans)
 
 
-def _refused_url() -> str:
-    """An address where nothing listens: connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a client library's traceback: the backend, the URL and what to do, in the API, a follow-up and the CLI."""
@@ -537,7 +538,7 @@ def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, m
     from qa.answerers.backends import BackendUnavailableError
     from tests.test_cli import qa
 
-    url = _refused_url() + ("/v1" if kind == "openai" else "")
+    url = f"http://127.0.0.1:{_free_port()}" + ("/v1" if kind == "openai" else "")  # nothing listens there
     key = {"llm_api_key": "sk-local"} if kind == "openai" else {}
     a = Assistant.open(seed_index, create=False, llm=f"{kind}:m", llm_base_url=url, **key)
     with pytest.raises(BackendUnavailableError) as info:
@@ -550,6 +551,26 @@ def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, m
     monkeypatch.setenv("QA_LLM_API_KEY", "sk-local")
     r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", f"{kind}:m")
     assert r.returncode == 2 and "could not reach the model server" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_a_server_that_refuses_the_request_is_one_clear_error(kind: str, seed_index: Path, stub_server: str) -> None:
+    """An unknown model (or a bad key) comes back as an HTTP error: say so with the server's reason."""
+    try:
+        __import__(f"langchain_{kind}")
+    except ImportError:
+        hint = f'pip install -e ".[{kind}]"'
+        pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
+    from qa.answerers.backends import BackendError, BackendUnavailableError
+
+    url = stub_server + ("/v1" if kind == "openai" else "")
+    key = {"llm_api_key": "sk-local"} if kind == "openai" else {}
+    a = Assistant.open(seed_index, create=False, llm=f"{kind}:missing", llm_base_url=url, **key)
+    with pytest.raises(BackendError) as info:
+        a.ask(COALE_Q)
+    assert not isinstance(info.value, BackendUnavailableError)
+    assert f"{kind}:missing: the model server at {url} refused the request (HTTP 404)" in str(info.value)
+    assert "missing" in str(info.value).split("(HTTP 404):", 1)[1]  # the server's own reason follows
 
 
 # --------------------------------------------------------------------------- model install (offline parts)

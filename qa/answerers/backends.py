@@ -62,17 +62,26 @@ def server_url(model: BaseChatModel) -> str | None:
 
 @contextmanager
 def reaching(name: str, model: BaseChatModel) -> Iterator[None]:
-    """Turns "cannot connect" from any client library into one :class:`BackendUnavailableError`
-    that names the backend, the URL and what to check, instead of a client traceback."""
+    """Turns "cannot connect" from any client library into one :class:`BackendUnavailableError`,
+    and an HTTP error reply (unknown model, bad key) into a :class:`BackendError`, each naming
+    the backend and the URL, instead of a client library's traceback."""
     try:
         yield
     except BackendError:
         raise
     except Exception as e:
+        url = server_url(model) or "its default address"
+        status = getattr(e, "status_code", None)
+        clients = {c.__module__.split(".")[0] for c in type(e).__mro__}  # langchain wraps openai's own types
+        if isinstance(status, int) and clients & {"openai", "ollama", "httpx"}:
+            detail = " ".join(str(e).split())
+            raise BackendError(
+                f"{name}: the model server at {url} refused the request (HTTP {status}): "
+                f"{detail[:300] + '…' if len(detail) > 300 else detail}"
+            ) from e
         cause = _connection_failure(e)
         if cause is None:
             raise
-        url = server_url(model) or "its default address"
         raise BackendUnavailableError(
             f"{name}: could not reach the model server at {url} ({type(cause).__name__}: {cause}). "
             "Is the server running? Set its address with QA_LLM_BASE_URL (or OLLAMA_HOST / OPENAI_BASE_URL), "
