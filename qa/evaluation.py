@@ -684,8 +684,12 @@ def evaluate(assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progre
 
     A question that raises is recorded as an error and scored as a wrong, empty,
     non-abstained answer instead of aborting a run of hundreds of questions; the
-    ``errors`` count makes it visible.
+    ``errors`` count makes it visible. An unreachable model server is the exception: it
+    would fail every question (each after a timeout, if the host does not answer) and
+    measure nothing, so it stops the run with its own error.
     """
+    from qa.answerers.backends import BackendUnavailableError
+
     documents = assistant.documents()
     threads = assistant.settings.query_threads
 
@@ -699,6 +703,8 @@ def evaluate(assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progre
         error = None
         try:
             answer = assistant.ask(item.question, history=item.history or None, id=item.id)
+        except BackendUnavailableError:
+            raise
         except Exception as exc:  # noqa: BLE001 - recorded and counted, see docstring
             error = f"{type(exc).__name__}: {exc}"
             answer = Answer(item.id, item.question, "", False, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
@@ -955,4 +961,7 @@ def format_summary(result: EvalResult) -> str:
         lines.append(f"{'answerability_auroc':<{width}}{_fmt('answerability_auroc', result.sweep.get('answerability_auroc'))}")
     if result.warnings:
         lines.append(f"{len(result.warnings)} gold warning(s); see report.md")
+    failed = [q for q in result.questions if q.error]
+    if failed:
+        lines.append(f"{len(failed)} of {len(result.questions)} question(s) failed (scored as wrong); first: {failed[0].item.id}: {failed[0].error}")
     return "\n".join(lines)

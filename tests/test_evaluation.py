@@ -390,6 +390,31 @@ def seed_assistant(tmp_path_factory: pytest.TempPathFactory):
     return assistant
 
 
+def test_a_failing_question_is_scored_wrong_and_named_but_a_dead_server_stops_the_run(seed_assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answerer misbehaves here on purpose (a raise), so a stand-in for ``ask`` is the point of the test."""
+    from qa.answerers.backends import BackendUnavailableError
+
+    gold = load_gold(SEED_GOLD)[:3]
+    real = seed_assistant.ask
+
+    def flaky(question: str, history=None, id=None, **kw):  # noqa: A002
+        if id == gold[1].id:
+            raise RuntimeError("model crashed")
+        return real(question, history=history, id=id, **kw)
+
+    monkeypatch.setattr(seed_assistant, "ask", flaky)
+    result = evaluate(seed_assistant, gold)
+    assert result.overall["errors"] == 1 and result.overall["n"] == 3
+    assert f"1 of 3 question(s) failed (scored as wrong); first: {gold[1].id}: RuntimeError: model crashed" in format_summary(result)
+
+    def down(*args, **kw):
+        raise BackendUnavailableError("ollama:m: could not reach the model server at http://127.0.0.1:9")
+
+    monkeypatch.setattr(seed_assistant, "ask", down)
+    with pytest.raises(BackendUnavailableError):  # every question would fail: nothing to measure
+        evaluate(seed_assistant, gold)
+
+
 def test_evaluate_seed_end_to_end(seed_assistant, tmp_path: Path) -> None:
     gold = load_gold(SEED_GOLD)[:8]
     seen: list[tuple[int, int, str]] = []

@@ -551,6 +551,8 @@ def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, m
     monkeypatch.setenv("QA_LLM_API_KEY", "sk-local")
     r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", f"{kind}:m")
     assert r.returncode == 2 and "could not reach the model server" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = qa("eval", "eval/seed.jsonl", "--index", str(seed_index), "--llm", f"{kind}:m", "--limit", "3")
+    assert r.returncode == 2 and "could not reach the model server" in r.stderr and "answer_accuracy" not in r.stdout, r.stderr  # no table of zeros
 
 
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
