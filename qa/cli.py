@@ -326,6 +326,8 @@ def batch(
     """
     from tqdm import tqdm
 
+    from qa.answerers.backends import BackendUnavailableError
+
     settings = _settings_from(index=index, model_path=model_path, llm=llm, llm_check=check, ray_address=ray)
     if not input.is_file():
         err.print(f"[red]error:[/red] no such file: {input}")
@@ -375,6 +377,12 @@ def batch(
                 failed += "error" in record
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
+                if str(record.get("error", "")).startswith(f"{BackendUnavailableError.__name__}: "):
+                    # every later line would fail the same way (each after a timeout, if the host is silent)
+                    err.print(f"[red]error:[/red] {escape(record['error'].split(': ', 1)[1])}")
+                    err.print(f"stopped at line {lineno}; the answers so far are in {out_path}: once the server is up, "
+                              "run the same command with --resume to answer the rest", markup=False)
+                    raise typer.Exit(2)
     err.print(f"answered {len(lines) - failed} lines, {failed} failed -> {out_path}")
     raise typer.Exit(1 if failed else 0)
 

@@ -528,7 +528,7 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
 
 
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
-def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a client library's traceback: the backend, the URL and what to do, in the API, a follow-up and the CLI."""
     try:
         __import__(f"langchain_{kind}")
@@ -551,6 +551,11 @@ def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, m
     monkeypatch.setenv("QA_LLM_API_KEY", "sk-local")
     r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", f"{kind}:m")
     assert r.returncode == 2 and "could not reach the model server" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps({"id": i, "question": COALE_Q}) for i in range(3)) + "\n")
+    r = qa("batch", str(questions), "--out", str(tmp_path / "a.jsonl"), "--index", str(seed_index), "--llm", f"{kind}:m")
+    assert r.returncode == 2 and "stopped at line 1" in r.stderr and "--resume" in r.stderr, r.stderr  # not 3 x the same failure
+    assert [json.loads(x)["id"] for x in (tmp_path / "a.jsonl").read_text().splitlines()] == [0]
     r = qa("eval", "eval/seed.jsonl", "--index", str(seed_index), "--llm", f"{kind}:m", "--limit", "3")
     assert r.returncode == 2 and "could not reach the model server" in r.stderr and "answer_accuracy" not in r.stdout, r.stderr  # no table of zeros
 
