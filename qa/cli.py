@@ -308,6 +308,19 @@ def _answer_line(assistant: Any, lineno: int, line: str, done: set[str]) -> dict
         return {"id": qid, "line": lineno, "error": f"{type(e).__name__}: {e}"}
 
 
+def _stop_if_unreachable(record: dict[str, Any], lineno: int, out_path: Path) -> None:
+    """Every later line would fail as this one did (each after a timeout, if the host is
+    silent): stop, keeping what was answered, and say how to go on."""
+    from qa.answerers.backends import BackendUnavailableError
+
+    error = str(record.get("error", ""))
+    if error.startswith(f"{BackendUnavailableError.__name__}: "):
+        err.print(f"[red]error:[/red] {escape(error.split(': ', 1)[1])}")
+        err.print(f"stopped at line {lineno}; the answers so far are in {out_path}: once the server is up, "
+                  "run the same command with --resume to answer the rest", markup=False)
+        raise typer.Exit(2)
+
+
 @app.command()
 def batch(
     input: Annotated[Path, typer.Argument(help="JSONL: one {id, question, history?} per line.")],
@@ -325,8 +338,6 @@ def batch(
     index read-only; the index folder must be readable at the same path on every node.
     """
     from tqdm import tqdm
-
-    from qa.answerers.backends import BackendUnavailableError
 
     settings = _settings_from(index=index, model_path=model_path, llm=llm, llm_check=check, ray_address=ray)
     if not input.is_file():
@@ -364,6 +375,8 @@ def batch(
                     nodes[a.node] += 1
                     fh.write(a.json + "\n")
                     fh.flush()
+                    if a.failed:
+                        _stop_if_unreachable(json.loads(a.json), a.lineno, out_path)
             except DistributedError as e:
                 err.print(f"[red]error:[/red] {escape(str(e))}")
                 raise typer.Exit(2) from e
@@ -377,12 +390,7 @@ def batch(
                 failed += "error" in record
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
-                if str(record.get("error", "")).startswith(f"{BackendUnavailableError.__name__}: "):
-                    # every later line would fail the same way (each after a timeout, if the host is silent)
-                    err.print(f"[red]error:[/red] {escape(record['error'].split(': ', 1)[1])}")
-                    err.print(f"stopped at line {lineno}; the answers so far are in {out_path}: once the server is up, "
-                              "run the same command with --resume to answer the rest", markup=False)
-                    raise typer.Exit(2)
+                _stop_if_unreachable(record, lineno, out_path)
     err.print(f"answered {len(lines) - failed} lines, {failed} failed -> {out_path}")
     raise typer.Exit(1 if failed else 0)
 

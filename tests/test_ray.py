@@ -268,6 +268,16 @@ def test_index_and_batch_on_ray_fp32_give_the_same_answers(ray_cluster: Cluster,
     line = _nodes_line(r_ray.stderr)
     assert line.startswith("ray: 15 lines on 2 nodes") and f"{HEAD_IP}: " in line and f"{NODE_IP}: " in line
 
+    # a model server nobody can reach stops the batch at its first line, on Ray as locally
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    out_dead = tmp_path / "dead.jsonl"
+    r = qa("batch", str(questions), "--out", str(out_dead), "--index", str(remote), "--ray", ray_cluster.address,
+           "--llm", "ollama:m", env={**ray_cluster.env, "QA_LLM_BASE_URL": f"http://127.0.0.1:{dead}"})
+    assert r.returncode == 2 and "stopped at line 1;" in r.stderr and "could not reach the model server" in r.stderr, r.stderr[-3000:]
+    assert len(out_dead.read_text(encoding="utf-8").splitlines()) == 1
+
 
 def test_ray_missing_gives_the_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
