@@ -430,6 +430,23 @@ def test_cli_rejects_a_bad_backend(seed_index: Path) -> None:
     assert r.returncode == 2 and "qa model install" in r.stderr
 
 
+def test_a_file_that_is_not_a_whole_gguf_model_is_one_clear_error(seed_index: Path, smollm2: str, tmp_path: Path) -> None:
+    """Not a model at all: refused when the assistant opens. A truncated one: llama.cpp's load fails, said plainly."""
+    from tests.test_cli import qa
+
+    text = tmp_path / "notes.gguf"
+    text.write_text("not a model")
+    r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", f"llamacpp:{text}")
+    assert r.returncode == 2 and "is not a GGUF model file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(Path(smollm2.removeprefix("llamacpp:")).read_bytes()[: 1 << 20])
+    a = Assistant.open(seed_index, create=False, llm=f"llamacpp:{cut}")
+    with pytest.raises(BackendError, match=r"could not load .*cut\.gguf .*truncated"):
+        a.ask(COALE_Q)
+    r = qa("ask", COALE_Q, "--index", str(seed_index), "--llm", f"llamacpp:{cut}")
+    assert r.returncode == 2 and "could not load" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

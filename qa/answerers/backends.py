@@ -110,6 +110,13 @@ def _llamacpp(arg: str, settings: Settings) -> BaseChatModel:
             f"llamacpp: no GGUF model file at {arg!r}; give a path (`--llm llamacpp:/path/model.gguf`), "
             "or install one with `qa model install qwen2.5-coder-1.5b` and use `--llm llamacpp:qwen2.5-coder-1.5b`"
         )
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":  # fail when the assistant opens, not at the first question
+        raise BackendError(
+            f"llamacpp: {arg!r} is not a GGUF model file (it starts with {magic!r}, not b'GGUF'); "
+            "give a .gguf file, or install one with `qa model install qwen2.5-coder-1.5b`"
+        )
     _require("llama_cpp", "llm")
     from qa.answerers.llamacpp_chat import LlamaCppChat
 

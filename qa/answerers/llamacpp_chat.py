@@ -33,9 +33,17 @@ def load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, thread
         if entry is None:
             from llama_cpp import Llama
 
-            llm = Llama(
-                model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, n_batch=512, seed=0, verbose=False
-            )
+            from qa.answerers.backends import BackendError
+
+            try:
+                llm = Llama(
+                    model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, n_batch=512, seed=0, verbose=False
+                )
+            except (ValueError, RuntimeError, OSError) as e:  # llama.cpp says only "Failed to load model from file"
+                raise BackendError(
+                    f"llamacpp: could not load {model_path} ({e}); the file may be truncated or damaged, or need a newer "
+                    "llama.cpp: download it again (`qa model install NAME` checks its sha256)"
+                ) from e
             entry = _MODELS[key] = (llm, threading.Lock())
         return entry
 
