@@ -655,6 +655,30 @@ def smollm2() -> str:
 SMOL_SETTINGS = {"llm_max_tokens": 96}  # a 135M model rambles; the mechanics need only a sentence or two
 
 
+def test_ui_start_up_loads_the_llm_in_the_background(seed_index: Path, smollm2: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """After the warm-up the model is loaded and the answer prompt's rules are evaluated, so the
+    first user's question evaluates only its own turn; a dead server is reported at start-up."""
+    from qa.answerers import llamacpp_chat
+    from qa.ui import warm_up_llm
+
+    assert warm_up_llm(Assistant.open(seed_index, create=False)) is None  # extractive: nothing to warm
+    llamacpp_chat._MODELS.clear()
+    llamacpp_chat._STATES.clear()
+    thread = warm_up_llm(Assistant.open(seed_index, create=False, llm=smollm2, **SMOL_SETTINGS))
+    assert thread is not None
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert [key[0] for key in llamacpp_chat._MODELS] == [smollm2.removeprefix("llamacpp:")]
+    assert llamacpp_chat._STATES  # the system prompt's evaluated state, ready for the first question
+
+    dead = Assistant.open(seed_index, create=False, llm="ollama:m", llm_base_url=f"http://127.0.0.1:{_free_port()}")
+    warm = warm_up_llm(dead)
+    assert warm is not None
+    warm.join(timeout=60)
+    out = capsys.readouterr().out
+    assert "WARNING: ollama:m: could not reach the model server" in out and "the extractive answerer still works" in out
+
+
 def test_smollm2_end_to_end(seed_index: Path, smollm2: str) -> None:
     a = Assistant.open(seed_index, create=False, llm=smollm2, **SMOL_SETTINGS)
     ans = a.ask(COALE_Q)
