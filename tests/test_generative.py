@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -465,6 +466,9 @@ class _StubLLMServer(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+        if body.get("model") == "slow":  # accepts, then says nothing until the client has given up
+            time.sleep(2)
+            return
         if body.get("model") == "missing":  # each API's own "no such model" reply
             self.send_response(404)
             self.send_header("Content-Type", "application/json")
@@ -595,6 +599,9 @@ def test_a_server_that_refuses_the_request_is_one_clear_error(kind: str, seed_in
     assert not isinstance(info.value, BackendUnavailableError)
     assert f"{kind}:missing: the model server at {url} refused the request (HTTP 404)" in str(info.value)
     assert "missing" in str(info.value).split("(HTTP 404):", 1)[1]  # the server's own reason follows
+    slow = Assistant.open(seed_index, create=False, llm=f"{kind}:slow", llm_base_url=url, llm_timeout_s=0.5, **key)
+    with pytest.raises(BackendError, match=f"{kind}:slow: the model server at .* did not answer in time .QA_LLM_TIMEOUT_S."):
+        slow.ask(COALE_Q)
 
 
 # --------------------------------------------------------------------------- model install (offline parts)

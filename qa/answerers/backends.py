@@ -33,19 +33,17 @@ class BackendUnavailableError(BackendError):
     """The model server did not answer (not running, wrong URL, firewall): nothing we can retry our way out of."""
 
 
-def _connection_failure(exc: BaseException) -> BaseException | None:
-    """The connection error somewhere in an exception's chain, if any.
+def _in_chain(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of ``types`` in an exception's chain, if any.
 
-    Client libraries wrap it differently (openai: APIConnectionError from httpx.ConnectError;
-    ollama: httpx.ConnectError), but each chain ends in the socket's own error or httpx's.
+    Client libraries wrap transport errors differently (openai: APIConnectionError from
+    httpx.ConnectError; ollama: httpx's own), but each chain holds the socket's or httpx's.
     """
-    import httpx
-
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
+        if isinstance(e, types):
             return e
         e = e.__cause__ or e.__context__
     return None
@@ -63,8 +61,9 @@ def server_url(model: BaseChatModel) -> str | None:
 @contextmanager
 def reaching(name: str, model: BaseChatModel) -> Iterator[None]:
     """Turns "cannot connect" from any client library into one :class:`BackendUnavailableError`,
-    and an HTTP error reply (unknown model, bad key) into a :class:`BackendError`, each naming
-    the backend and the URL, instead of a client library's traceback."""
+    and an HTTP error reply (unknown model, bad key) or a reply that never comes into a
+    :class:`BackendError`, each naming the backend and the URL, instead of a client library's
+    traceback."""
     try:
         yield
     except BackendError:
@@ -79,8 +78,15 @@ def reaching(name: str, model: BaseChatModel) -> Iterator[None]:
                 f"{name}: the model server at {url} refused the request (HTTP {status}): "
                 f"{detail[:300] + '…' if len(detail) > 300 else detail}"
             ) from e
-        cause = _connection_failure(e)
+        import httpx
+
+        cause = _in_chain(e, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout))
         if cause is None:
+            if _in_chain(e, (httpx.TimeoutException, TimeoutError)) is not None:
+                raise BackendError(
+                    f"{name}: the model server at {url} accepted the request but did not answer in time "
+                    "(QA_LLM_TIMEOUT_S); it may be overloaded or still loading the model"
+                ) from e
             raise
         raise BackendUnavailableError(
             f"{name}: could not reach the model server at {url} ({type(cause).__name__}: {cause}). "
