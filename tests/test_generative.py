@@ -64,6 +64,15 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _require_client(kind: str) -> None:
+    """The langchain client of a server backend; CI installs every extra, so there it must exist."""
+    try:
+        __import__(f"langchain_{kind}")
+    except ImportError:
+        hint = f'pip install -e ".[{kind}]"'
+        pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
+
+
 class ScriptedChat(GenericFakeChatModel):
     """Scripted replies; the answer check (qa/answer_check.py) gets ``yes`` and its prompts are kept."""
 
@@ -523,11 +532,7 @@ def stub_server() -> Iterator[str]:
 
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        __import__(f"langchain_{kind}")
-    except ImportError:
-        hint = f'pip install -e ".[{kind}]"'
-        pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
+    _require_client(kind)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     url = stub_server + ("/v1" if kind == "openai" else "")
     a = Assistant.open(seed_index, create=False, llm=f"{kind}:test-model", llm_base_url=url, llm_api_key="sk-local" if kind == "openai" else None,
@@ -551,11 +556,7 @@ def test_server_backends_stream_and_verify(kind: str, seed_index: Path, stub_ser
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a client library's traceback: the backend, the URL and what to do, in the API, a follow-up and the CLI."""
-    try:
-        __import__(f"langchain_{kind}")
-    except ImportError:
-        hint = f'pip install -e ".[{kind}]"'
-        pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
+    _require_client(kind)
     from qa.answerers.backends import BackendUnavailableError
     from tests.test_cli import qa
 
@@ -584,11 +585,7 @@ def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, t
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_a_server_that_refuses_the_request_is_one_clear_error(kind: str, seed_index: Path, stub_server: str) -> None:
     """An unknown model (or a bad key) comes back as an HTTP error: say so with the server's reason."""
-    try:
-        __import__(f"langchain_{kind}")
-    except ImportError:
-        hint = f'pip install -e ".[{kind}]"'
-        pytest.fail(f"langchain-{kind} is missing in CI; {hint}") if _in_ci() else pytest.skip(hint)
+    _require_client(kind)
     from qa.answerers.backends import BackendError, BackendUnavailableError
 
     url = stub_server + ("/v1" if kind == "openai" else "")
