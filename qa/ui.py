@@ -239,7 +239,7 @@ def render_chat(turns: Sequence[tuple[str, Answer | None]], partial: str | None 
         elif partial is not None:
             content = render_answer_markdown(partial, i) if partial else "…"
             if status:
-                content += f'\n\n<span class="qa-status">{md_text(status.capitalize())}</span>'
+                content += f'\n\n<span class="qa-status">{md_text(status[:1].upper() + status[1:])}</span>'
             messages.append({"role": "assistant", "content": content})
     return messages
 
