@@ -729,8 +729,10 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             **private,
         )
         # Cancelling drops the answer being written (its unfinished sentence was never verified)
-        # and, with it, the model's stream, which frees the model for the next question.
-        stop.click(stopped, inputs=[turns_state], outputs=[chatbot, sources], cancels=[asking], **private)
+        # and, with it, the model's stream, which frees the model for the next question. The
+        # chat is redrawn only after the cancel: drawn with it, a last streamed piece could land
+        # after the redraw and leave the draft on screen.
+        stop.click(None, cancels=[asking], **private).then(stopped, inputs=[turns_state], outputs=[chatbot, sources], **private)
         new.click(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)
         chatbot.clear(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)  # the chatbot's own trash icon
         gr.api(ask, api_name="ask", concurrency_limit=4)
