@@ -454,6 +454,20 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         backend: str | None = None,
         check: bool | None = None,
     ) -> Iterator[tuple[Any, ...]]:
+        """Chat, sources, conversation, question box, and the Stop button: enabled while answering."""
+        last: tuple[Any, ...] | None = None
+        for last in _respond(message, turns, selected, backend, check):
+            yield (*last, gr.update(interactive=True))
+        if last is not None:
+            yield (*last, gr.update(interactive=False))
+
+    def _respond(
+        message: str,
+        turns: list[tuple[str, Answer | None]],
+        selected: list[str] | None,
+        backend: str | None = None,
+        check: bool | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
         turns = list(turns or [])
         docs = assistant.documents()
         if not isinstance(message, str) or not message.strip():
@@ -490,7 +504,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
 
     def stopped(turns: list[tuple[str, Answer | None]]) -> tuple[Any, ...]:
         gr.Info("Stopped. The unfinished answer was dropped.")
-        return render_chat(turns), render_sources(turns, assistant.documents())
+        return render_chat(turns), render_sources(turns, assistant.documents()), gr.update(interactive=False)
 
     def new_chat() -> tuple[Any, ...]:
         return [], render_sources([], []), [], ""
@@ -641,7 +655,9 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
                     with gr.Row():
                         new = gr.Button("New chat", size="sm", elem_id="qa-new-chat")
                         # A generated answer can run for seconds; an extractive one never needs stopping.
-                        stop = gr.Button("Stop", size="sm", variant="stop", elem_id="qa-stop", visible=len(assistant.backends) > 1)
+                        stop = gr.Button(
+                            "Stop", size="sm", variant="stop", elem_id="qa-stop", visible=len(assistant.backends) > 1, interactive=False
+                        )
                     doc_filter = gr.Dropdown(
                         choices=_doc_choices(assistant.documents()),
                         value=[],
@@ -723,7 +739,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             triggers=[msg.submit, send.click],
             fn=respond,
             inputs=[msg, turns_state, doc_filter, backend_choice, check_choice],
-            outputs=[chatbot, sources, turns_state, msg],
+            outputs=[chatbot, sources, turns_state, msg, stop],
             show_progress="hidden",
             concurrency_limit=4,
             **private,
@@ -732,7 +748,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         # and, with it, the model's stream, which frees the model for the next question. The
         # chat is redrawn only after the cancel: drawn with it, a last streamed piece could land
         # after the redraw and leave the draft on screen.
-        stop.click(None, cancels=[asking], **private).then(stopped, inputs=[turns_state], outputs=[chatbot, sources], **private)
+        stop.click(None, cancels=[asking], **private).then(stopped, inputs=[turns_state], outputs=[chatbot, sources, stop], **private)
         new.click(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)
         chatbot.clear(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)  # the chatbot's own trash icon
         gr.api(ask, api_name="ask", concurrency_limit=4)

@@ -744,6 +744,7 @@ def test_ui_offers_the_backend_choice(seed_index: Path, fake_backend: list[str])
     assert boxes and boxes[0]["props"]["value"] is False
     *states, last = respond(COALE_Q, [], [], "fake:x", True)
     assert last[2][-1][1].check == 1.0 and "answer check 1.00" in last[1]
+    assert all(state[-1]["interactive"] is True for state in states) and last[-1]["interactive"] is False  # Stop: only while answering
     # while the model judges its quotes, the draft says so; the final answer does not
     shown = [str(state[0][-1]["content"]) for state in states]
     checking = [i for i, c in enumerate(shown) if "Checking whether" in c]

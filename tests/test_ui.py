@@ -398,19 +398,21 @@ def test_browser_stop_drops_the_answer_being_written_and_frees_the_model(assista
         page.goto(url + "/", wait_until="load")
         box = page.locator("#qa-question textarea, #qa-question input").first
         box.wait_for(timeout=60_000)
-        assert page.locator("#qa-stop").is_visible()
+        stop = page.locator("#qa-stop")
+        assert stop.is_visible() and stop.is_disabled()  # nothing to stop yet
         box.fill("Describe everything the article says, in detail, paragraph by paragraph.")  # ~300 tokens from SmolLM2
         box.press("Enter")
         page.wait_for_function(
             "(document.querySelector('#qa-chat [data-testid=\"bot\"]')?.innerText || '').trim().length > 3", timeout=60_000
         )
-        page.locator("#qa-stop").click()
+        stop.click()
         page.get_by_text("Stopped.").first.wait_for(timeout=10_000)
         page.wait_for_function("document.querySelectorAll('#qa-chat [data-testid=\"bot\"]').length === 0", timeout=10_000)
         time.sleep(1.5)  # a stream still running would write into the chat again
         assert page.locator("#qa-chat [data-testid='bot']").count() == 0
         bubble = _ask(page, COALE_Q, 0)  # waits at most 60 s: a model still locked by the stopped stream would not answer
         assert bubble.inner_text().strip()
+        page.wait_for_function("document.querySelector('#qa-stop').disabled", timeout=10_000)  # answered: nothing to stop
         page.close()
     finally:
         demo.close()
