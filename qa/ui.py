@@ -447,16 +447,11 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             return None
         return chosen
 
-    def respond(
-        message: str,
-        turns: list[tuple[str, Answer | None]],
-        selected: list[str] | None,
-        backend: str | None = None,
-        check: bool | None = None,
-    ) -> Iterator[tuple[Any, ...]]:
-        """Chat, sources, conversation, question box, and the Stop button: enabled while answering."""
+    def respond(*inputs: Any) -> Iterator[tuple[Any, ...]]:
+        """``_respond``'s outputs (chat, sources, conversation, question box) plus the Stop
+        button, enabled only while answering; the inputs are ``_respond``'s."""
         last: tuple[Any, ...] | None = None
-        for last in _respond(message, turns, selected, backend, check):
+        for last in _respond(*inputs):
             yield (*last, gr.update(interactive=True))
         if last is not None:
             yield (*last, gr.update(interactive=False))
