@@ -1,18 +1,23 @@
-"""Learn the extractive answerer's weights from the public SQuAD 2.0 sample.
+"""Learn the extractive answerer's weights from the public SQuAD 2.0 sample (and ``--gold`` sets).
 
 Reproduces ``qa/answerers/weights.json``:
 
-    python scripts/train_answerer.py [--squad eval/squad2-computational-complexity.json] [--out qa/answerers/weights.json]
+    python scripts/train_answerer.py --gold train/questions.jsonl:train/docs [--out qa/answerers/weights.json]
 
-Two linear models over the features in ``qa/answerers/features.py``:
+Three linear models over the features in ``qa/answerers/features.py``:
 
-* ranker: pairwise logistic regression, "this sentence holds the answer" vs "that one
-  does not", over the candidates that retrieval gives for each answerable question;
+* ranker: listwise logistic regression (a softmax per question), "this sentence holds the
+  answer" against the others, over the candidates that retrieval gives for each answerable question;
 * answerability: logistic regression over features of the best candidate and the
   evidence, trained on answerable vs unanswerable (``--label answerable``, default) or on
   "the sentence we would answer with holds a gold answer" (``--label correct``: abstain
   when the answer would be wrong for either reason). Reported both as AUROC against the
-  answerable/unanswerable split and against answer correctness.
+  answerable/unanswerable split and against answer correctness;
+* continuation: logistic regression, "the best sentence misses the answer and the next
+  one has it", over :data:`qa.answerers.features.CONTINUATION_FEATURES`. Its threshold is
+  the lowest at which at least ``--min-continuation-gain`` of the held-out continuations
+  turn a miss into an answer; the held-out answer accuracy (and so the abstention
+  threshold) counts what the answer text holds, continuation included.
 
 Quality is reported on held-out folds grouped by paragraph (questions about the same
 paragraph never sit on both sides). The shipped weights are then fitted on all of it.
@@ -44,7 +49,7 @@ from sklearn.model_selection import GroupKFold  # noqa: E402
 
 from qa import Assistant  # noqa: E402
 from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  # noqa: E402
-from qa.answerers.features import ANSWERABILITY_FEATURES, FEATURES  # noqa: E402
+from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES  # noqa: E402
 from qa.chain import condense, normalize_history  # noqa: E402
 from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
 from qa.retrieval import Retrieval, search  # noqa: E402
@@ -89,7 +94,39 @@ def answerer_with(base: ExtractiveAnswerer, rank_w: np.ndarray, ans_w: np.ndarra
     a.default_threshold = base.default_threshold
     a.rank_w = rank_w
     a.ans_w = ans_w if ans_w is not None else base.ans_w
+    a.cont_w, a.cont_threshold = None, 1.0
     return a
+
+
+@dataclass
+class Continuation:
+    """Per question: the features for going on into the best sentence's next one, and what it would give."""
+
+    features: np.ndarray | None  # None: no next sentence among the candidates, or the two are too long
+    top_ok: bool
+    next_ok: bool
+
+
+def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> list[Continuation]:
+    limit = answerer.settings.max_answer_chars - 5
+    rows = []
+    for ex in examples:
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
+        if not an.candidates or not ex.item.answerable:
+            rows.append(Continuation(None, False, False))
+            continue
+        snap, best, nxt = ex.retrieval.snapshot, an.candidates[0], an.next_candidate
+        top_ok = bool(labels(ex, [best.sentence])[0])
+        fits = nxt is not None and int(snap.sentences[nxt.sentence, 1]) - int(snap.sentences[best.sentence, 0]) <= limit
+        rows.append(Continuation(an.continuation if fits else None, top_ok, fits and bool(labels(ex, [nxt.sentence])[0])))
+    return rows
+
+
+def fit_continuation(rows: list[Continuation], c: float) -> np.ndarray:
+    """Learns "the best sentence misses the answer and the next one has it"."""
+    use = [r for r in rows if r.features is not None]
+    X = np.stack([r.features for r in use])
+    return fit_answerability(X, np.array([(not r.top_ok) and r.next_ok for r in use]), c)
 
 
 def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) -> np.ndarray:
@@ -165,6 +202,9 @@ def main() -> None:
     p.add_argument("--c-rank", type=float, default=0.3)
     p.add_argument("--c-ans", type=float, default=1.0)
     p.add_argument("--min-accuracy", type=float, default=0.75, help="Held-out answer accuracy the default threshold must keep.")
+    p.add_argument("--c-cont", type=float, default=1.0)
+    p.add_argument("--min-continuation-gain", type=float, default=0.2,
+                   help="Go on into the next sentence only where at least this share of held-out continuations turned a miss into an answer.")
     p.add_argument("--max-drop", type=float, default=0.05, help="Accuracy the threshold may cost when --min-accuracy is out of reach.")
     args = p.parse_args()
     started = time.perf_counter()
@@ -189,6 +229,8 @@ def main() -> None:
         oof_prob = np.zeros(len(examples))
         oof_top_ok = np.zeros(len(examples), dtype=bool)
         hand_top_ok = np.zeros(len(examples), dtype=bool)
+        oof_cont = np.full(len(examples), -1.0)  # held-out P(go on); -1: no next sentence to go on into
+        oof_next_ok = np.zeros(len(examples), dtype=bool)
         answerable = np.array([e.item.answerable for e in examples])
         for fold, (tr, te) in enumerate(GroupKFold(n_splits=args.folds).split(examples, groups=groups)):
             train = [examples[i] for i in tr]
@@ -200,13 +242,30 @@ def main() -> None:
             Xte, _, top_ok = answerability_matrix(a, test)
             oof_prob[te] = [_sigmoid(float(x @ ans_w)) for x in Xte]
             oof_top_ok[te] = top_ok
+            cont_w = fit_continuation(continuation_rows(a, train), args.c_cont)
+            for i, row in zip(te, continuation_rows(a, test)):
+                if row.features is not None:
+                    oof_cont[i] = _sigmoid(float(row.features @ cont_w))
+                    oof_next_ok[i] = row.next_ok
             _, _, hand_ok = answerability_matrix(answerer_with(base, hand), test)
             hand_top_ok[te] = hand_ok
             print(f"fold {fold + 1}/{args.folds} done", file=sys.stderr)
 
+        # Continuation threshold: the lowest at which enough of the continuations it allows
+        # rescue an answer (the rest only make a right answer one sentence longer).
+        cont_threshold, cont_rate = 1.0, 0.0
+        for t in np.round(np.arange(0.05, 1.0001, 0.01), 2):
+            go = answerable & (oof_cont >= t)
+            if go.any() and (go & ~oof_top_ok & oof_next_ok).sum() / go.sum() >= args.min_continuation_gain:
+                cont_threshold, cont_rate = float(t), float(go.sum() / answerable.sum())
+                break
+        top1_sentence_ok = oof_top_ok.copy()
+        oof_top_ok = oof_top_ok | ((oof_cont >= cont_threshold) & oof_next_ok)  # what the answer text holds
+
         auroc = float(roc_auc_score(answerable, oof_prob))
         auroc_correct = float(roc_auc_score(oof_top_ok, oof_prob))
-        top1 = float(oof_top_ok[answerable].mean())
+        top1 = float(top1_sentence_ok[answerable].mean())
+        answer_top1 = float(oof_top_ok[answerable].mean())
         hand_top1 = float(hand_top_ok[answerable].mean())
         datasets = np.array([e.dataset for e in examples])
         per_dataset = {}
@@ -215,7 +274,8 @@ def main() -> None:
             per_dataset[d] = {
                 "questions": int(m.sum()),
                 "answerability_auroc": round(float(roc_auc_score(answerable[m], oof_prob[m])), 4) if len(set(answerable[m])) > 1 else None,
-                "top1_sentence_accuracy": round(float(oof_top_ok[m & answerable].sum() / max((m & answerable).sum(), 1)), 4),
+                "top1_sentence_accuracy": round(float(top1_sentence_ok[m & answerable].sum() / max((m & answerable).sum(), 1)), 4),
+                "answer_accuracy_with_continuation": round(float(oof_top_ok[m & answerable].sum() / max((m & answerable).sum(), 1)), 4),
             }
         sweep = []
         for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
@@ -234,6 +294,7 @@ def main() -> None:
         a = answerer_with(base, rank_w)
         X, ans_all, ok_all = answerability_matrix(a, examples)
         ans_w = fit_answerability(X, ok_all if args.label == "correct" else ans_all, args.c_ans)
+        cont_w = fit_continuation(continuation_rows(a, examples), args.c_cont)
 
     out = {
         "about": "Learned by scripts/train_answerer.py from the SQuAD 2.0 sample; do not edit by hand.",
@@ -245,6 +306,9 @@ def main() -> None:
             "answerability_auroc": round(auroc, 4),
             "answer_correct_auroc": round(auroc_correct, 4),
             "top1_sentence_accuracy": round(top1, 4),
+            "answer_accuracy_with_continuation": round(answer_top1, 4),
+            "continuation_rate": round(cont_rate, 4),
+            "continuation_rule": f"lowest threshold where >= {args.min_continuation_gain} of continuations rescue a missed answer",
             "top1_sentence_accuracy_previous_weights": round(hand_top1, 4),
             "per_dataset": per_dataset,
             "default_threshold_accuracy": round(acc_at, 4),
@@ -255,6 +319,10 @@ def main() -> None:
         "answerability_label": args.label,
         "ranker": {"weights": {f: round(float(w), 6) for f, w in zip(FEATURES, rank_w)}},
         "answerability": {"weights": {f: round(float(w), 6) for f, w in zip(ANSWERABILITY_FEATURES, ans_w)}},
+        "continuation": {
+            "threshold": cont_threshold,
+            "weights": {f: round(float(w), 6) for f, w in zip(CONTINUATION_FEATURES, cont_w)},
+        },
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(out["held_out"], indent=1))

@@ -70,7 +70,10 @@ def test_remove_and_add_update_the_ivf_index_without_retraining(ivf_index: Path,
     vecs = snap.chunk_vectors()
     _, rows = snap.faiss_index.search(vecs[-1], 1)
     assert rows[0, 0] == snap.n_chunks - 1
-    assert "Redmere" in a.ask("Which company's finance chief was convicted of fraud?").answer
+    # The re-added document is found again (whether the answerer then dares to answer is
+    # the abstention threshold's business, not the index's).
+    again = a.ask("Which company's finance chief was convicted of fraud?")
+    assert again.passages[0].source.endswith("court_redmere_fraud_verdict.txt") and "Redmere" in again.passages[0].text
 
 
 def test_auto_switches_to_ivf_above_the_threshold_and_flag_wins(tmp_path: Path) -> None:

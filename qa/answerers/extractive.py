@@ -23,9 +23,11 @@ import numpy as np
 from qa.answer import Answer, Citation, Passage
 from qa.answerers.features import (
     ANSWERABILITY_FEATURES,
+    CONTINUATION_FEATURES,
     FEATURES,
     QuestionTerms,
     answerability_features,
+    continuation_features,
     question_names,
     question_numbers,
     coverage,
@@ -45,7 +47,10 @@ WEIGHTS_PATH = Path(__file__).with_name("weights.json")
 @lru_cache(maxsize=4)
 def load_weights(path: str = str(WEIGHTS_PATH)) -> dict[str, dict[str, float]]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    for section, names in (("ranker", FEATURES), ("answerability", ANSWERABILITY_FEATURES)):
+    sections = [("ranker", FEATURES), ("answerability", ANSWERABILITY_FEATURES)]
+    if "continuation" in data:  # optional: weight files from before it existed never go on
+        sections.append(("continuation", CONTINUATION_FEATURES))
+    for section, names in sections:
         missing = set(names) - set(data[section]["weights"])
         if missing:
             raise ValueError(f"{path}: {section} weights lack {sorted(missing)}")
@@ -164,6 +169,10 @@ class Analysis:
     terms: QuestionTerms
     candidates: list[Candidate]
     answerability_features: np.ndarray | None
+    # The best candidate's next sentence, when retrieval brought it too, and the features
+    # that decide whether the answer goes on into it.
+    next_candidate: Candidate | None = None
+    continuation: np.ndarray | None = None
 
 
 class ExtractiveAnswerer:
@@ -178,6 +187,9 @@ class ExtractiveAnswerer:
         self.rank_w = np.array([w["ranker"]["weights"][f] for f in FEATURES])
         self.ans_w = np.array([w["answerability"]["weights"][f] for f in ANSWERABILITY_FEATURES])
         self.default_threshold = float(w.get("default_threshold", 0.5))
+        cont = w.get("continuation")  # absent from weight files written before it existed: never go on
+        self.cont_w = np.array([cont["weights"][f] for f in CONTINUATION_FEATURES]) if cont else None
+        self.cont_threshold = float(cont["threshold"]) if cont else 1.0
 
     def terms(self, question: str, context: str, snapshot: Snapshot) -> QuestionTerms:
         df, n = sentence_df(snapshot)
@@ -243,7 +255,24 @@ class ExtractiveAnswerer:
                 evidence_text=" ".join(snap.chunk_text(h.chunk) for h in retrieval.hits).replace(",", ""),
                 soft_missing=soft[order[0]][2],
             )
-        return Analysis(terms, [cands[i] for i in order], feats_a)
+        ranked = [cands[i] for i in order]
+        nxt, feats_c = None, None
+        if ranked:
+            best = ranked[0]
+            nxt = next((c for c in ranked if c.sentence == best.sentence + 1), None)  # sentences are unique here
+            if nxt is not None and snap.sentence_doc[nxt.sentence] == snap.sentence_doc[best.sentence]:
+                feats_c = continuation_features(
+                    best=best.features, nxt=nxt.features, best_score=best.score, next_score=nxt.score,
+                    text=self._sentence(snap, best.sentence), next_text=self._sentence(snap, nxt.sentence),
+                )
+            else:
+                nxt = None
+        return Analysis(terms, ranked, feats_a, nxt, feats_c)
+
+    @staticmethod
+    def _sentence(snap: Snapshot, sid: int) -> str:
+        doc = snap.documents[int(snap.sentence_doc[sid])]
+        return doc.text[int(snap.sentences[sid, 0]) : int(snap.sentences[sid, 1])]
 
     def _soft_match(
         self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, int | None, int]]
@@ -296,17 +325,36 @@ class ExtractiveAnswerer:
             return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=round(prob, 4))
         best = cands[0]
         doc = snap.documents[int(snap.sentence_doc[best.sentence])]
-        s, e = _trim_span(
-            doc.text, int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1]), analysis.terms,
-            self.settings.max_answer_chars - 5,
-        )
+        limit = self.settings.max_answer_chars - 5
         cs, ce = int(snap.chunks[best.chunk, 0]), int(snap.chunks[best.chunk, 1])
+        nxt = analysis.next_candidate if self.goes_on(analysis) else None
+        if nxt is not None and int(snap.sentences[nxt.sentence, 1]) - int(snap.sentences[best.sentence, 0]) > limit:
+            nxt = None
+        if nxt is not None:
+            # One citation over both sentences: the second says the thing asked, the first
+            # is what its "they"/"that group" refers to.
+            s, e = int(snap.sentences[best.sentence, 0]), int(snap.sentences[nxt.sentence, 1])
+            cs, ce = min(cs, int(snap.chunks[nxt.chunk, 0])), max(ce, int(snap.chunks[nxt.chunk, 1]))
+        else:
+            s, e = _trim_span(doc.text, int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1]), analysis.terms, limit)
         citation = Citation(
             n=1, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
             start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(_sigmoid(best.score), 4),
         )
-        text = " ".join(doc.text[s:e].split())
-        return Answer(None, question, f"{text} [1]", False, [citation], passages, self.name, answerability=round(prob, 4))
+        # Every sentence carries its marker, also the first of two that share one citation.
+        parts = [(s, int(snap.sentences[best.sentence, 1])), (int(snap.sentences[nxt.sentence, 0]), e)] if nxt is not None else [(s, e)]
+        text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
+        return Answer(None, question, text, False, [citation], passages, self.name, answerability=round(prob, 4))
+
+    def continuation_probability(self, analysis: Analysis) -> float | None:
+        if analysis.continuation is None or self.cont_w is None:
+            return None
+        return _sigmoid(float(analysis.continuation @ self.cont_w))
+
+    def goes_on(self, analysis: Analysis) -> bool:
+        """Whether the answer continues into the best sentence's next one (learned, see weights.json)."""
+        p = self.continuation_probability(analysis)
+        return p is not None and p >= self.cont_threshold
 
     @staticmethod
     def _passage(snap: Snapshot, chunk: int, score: float) -> Passage:

@@ -17,6 +17,11 @@ import numpy as np
 from qa.lexical import content_stems, words
 
 PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
+# A sentence that leans on the one before within its first words ("Among them, ...", "Of
+# those, ...", "In that case ...", "But he ...").
+ANAPHOR_OPENING = re.compile(
+    r"^\W*(?:[\w’'-]+,?\s+){0,2}(?:he|she|they|it|his|her|their|its|this|that|these|those|him|them|such)\b", re.I
+)
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight"
 DATE_RE = re.compile(
@@ -297,6 +302,62 @@ def answerability_features(
             (sum(n not in evidence_text for n in numbers) / len(numbers)) if numbers else 0.0,
             best[idx["soft_ctx"]],
             soft_missing,
+        ],
+        dtype=np.float64,
+    )
+
+
+CONTINUATION_FEATURES = (
+    "bias",
+    "next_anaphor",
+    "next_quote",
+    "colon",
+    "novelty",
+    "echo",
+    "type_match",
+    "next_type_match",
+    "next_lex",
+    "next_lex_ctx",
+    "next_cos_ctx",
+    "next_soft_ctx",
+    "lex",
+    "score_gap",
+    "new_name",
+    "next_new_name",
+    "length",
+)
+
+
+def continuation_features(*, best: np.ndarray, nxt: np.ndarray, best_score: float, next_score: float, text: str, next_text: str) -> np.ndarray:
+    """Should the answer go on into the next sentence?
+
+    The usual miss of a sentence ranker: the sentence that matches the question sets the
+    scene ("What did the store owner say a closure would mean for him?" -> "Tomas Reyes,
+    who owns a hardware store, said his shop depends on commuters.") and the next one, which
+    the question's words do not match, says the thing asked ("“If they close that bridge
+    ..., I don’t know if I’ll still be here,” he said.").
+    ``best``/``nxt`` are the two sentences' ranking features (:data:`FEATURES`).
+    """
+    i = {f: k for k, f in enumerate(FEATURES)}
+    return np.array(
+        [
+            1.0,
+            1.0 if ANAPHOR_OPENING.match(next_text) else 0.0,
+            1.0 if next_text.lstrip()[:1] in "“\"" else 0.0,
+            1.0 if text.rstrip().endswith(":") else 0.0,
+            best[i["novelty"]],
+            best[i["echo"]],
+            best[i["type_match"]],
+            nxt[i["type_match"]],
+            nxt[i["lex"]],
+            nxt[i["lex_ctx"]],
+            nxt[i["cos_ctx"]],
+            nxt[i["soft_ctx"]],
+            best[i["lex"]],
+            best_score - next_score,
+            best[i["new_name"]],
+            nxt[i["new_name"]],
+            min(len(text) + len(next_text), 800) / 800.0,
         ],
         dtype=np.float64,
     )

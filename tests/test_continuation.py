@@ -1,0 +1,121 @@
+"""The default answerer goes on into the next sentence when the learned model says that one
+carries the answer; the citation then covers both sentences, exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, load_weights
+from qa.answerers.features import ANAPHOR_OPENING, CONTINUATION_FEATURES
+from qa.evaluation import split_answer_sentences
+from qa.retrieval import search
+from tests.test_answering import assert_exact
+
+TEXT = """Halbrook tram survey shows drivers far from stops will not switch
+
+HALBROOK — The Halbrook city council on Thursday released the results of a survey of 2,000 households about the planned tram line along Mercer Avenue.
+Most households said they welcomed the project, which is due to open in 2029 and will cost about $310 million.
+The most striking result concerned residents who live more than a kilometre from any planned stop.
+Among them, four in five said they would keep driving to work even after the line opens.
+Shop owners on Mercer Avenue were divided, with several worried about two years of construction outside their doors.
+The council will publish the full survey, including answers by district, in March.
+"""
+QUESTION = "What did the survey find about residents who live more than a kilometre from a stop?"
+
+
+@pytest.fixture(scope="module")
+def tram(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    root = tmp_path_factory.mktemp("tram")
+    (root / "docs").mkdir()
+    (root / "docs" / "tram_survey.txt").write_text(TEXT, encoding="utf-8")
+    a = Assistant.open(root / "idx")
+    a.add([root / "docs"])
+    return a
+
+
+def _answer(a: Assistant, question: str, *, threshold: float | None = None, weights: Path | None = None, max_chars: int | None = None):
+    settings = a.settings if max_chars is None else a.settings.model_copy(update={"max_answer_chars": max_chars})
+    answerer = ExtractiveAnswerer(settings, weights_path=weights, embedder=a.embedder)
+    if threshold is not None:
+        answerer.cont_threshold = threshold
+    r = search(a.snapshot(), a.embedder, question, k=settings.top_k, candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
+    return answerer, answerer.analyze(question, r), answerer.answer(question, r, threshold=0.0)
+
+
+def test_going_on_cites_both_sentences_with_one_exact_citation(tram: Assistant) -> None:
+    _, analysis, ans = _answer(tram, QUESTION, threshold=0.0)
+    assert analysis.next_candidate is not None and analysis.next_candidate.sentence == analysis.candidates[0].sentence + 1
+    assert "striking result" in ans.answer and "four in five" in ans.answer
+    # Two sentences, each with its marker, one citation spanning both.
+    sentences = split_answer_sentences(ans.answer)
+    assert [cited for _, cited in sentences] == [[1], [1]]
+    assert len(ans.citations) == 1
+    c = ans.citations[0]
+    assert c.quote.startswith("The most striking result") and c.quote.endswith("even after the line opens.")
+    assert_exact(tram, ans)
+
+
+def test_threshold_above_the_probability_keeps_one_sentence(tram: Assistant) -> None:
+    answerer, analysis, ans = _answer(tram, QUESTION, threshold=1.01)
+    assert 0.0 < answerer.continuation_probability(analysis) < 1.0
+    assert ans.answer.count("[1]") == 1 and "four in five" not in ans.answer
+    assert_exact(tram, ans)
+
+
+def test_the_length_limit_wins_over_going_on(tram: Assistant) -> None:
+    # The two sentences are 187 characters together: with a 150-character limit the answer stays one sentence.
+    _, _, ans = _answer(tram, QUESTION, threshold=0.0, max_chars=150)
+    assert ans.answer.count("[1]") == 1 and len(ans.citations[0].quote) <= 150
+    assert_exact(tram, ans)
+
+
+def test_no_next_sentence_no_continuation(tram: Assistant) -> None:
+    # The last sentence of the document has nothing to go on into.
+    answerer, analysis, ans = _answer(tram, "When will the council publish the full survey?", threshold=0.0)
+    assert "March" in ans.answer and analysis.next_candidate is None
+    assert answerer.continuation_probability(analysis) is None and ans.answer.count("[1]") == 1
+
+
+def test_weights_without_a_continuation_model_never_go_on(tram: Assistant, tmp_path: Path) -> None:
+    data = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
+    del data["continuation"]
+    old = tmp_path / "weights.json"
+    old.write_text(json.dumps(data), encoding="utf-8")
+    answerer, analysis, ans = _answer(tram, QUESTION, weights=old)
+    assert answerer.cont_w is None and answerer.continuation_probability(analysis) is None
+    assert ans.answer.count("[1]") == 1
+
+
+def test_a_continuation_model_with_other_features_is_refused(tmp_path: Path) -> None:
+    data = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
+    del data["continuation"]["weights"][CONTINUATION_FEATURES[1]]
+    bad = tmp_path / "weights.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"continuation weights lack .*{CONTINUATION_FEATURES[1]}"):
+        load_weights(str(bad))
+
+
+def test_shipped_weights_carry_a_learned_continuation_model() -> None:
+    data = load_weights(str(WEIGHTS_PATH))
+    assert set(data["continuation"]["weights"]) == set(CONTINUATION_FEATURES)
+    assert 0.0 < data["continuation"]["threshold"] < 1.0
+    assert data["held_out"]["answer_accuracy_with_continuation"] >= data["held_out"]["top1_sentence_accuracy"]
+
+
+@pytest.mark.parametrize(
+    "text, leans",
+    [
+        ("Among them, four in five said so.", True),
+        ("Of those, most stayed.", True),
+        ("He said the plan was sound.", True),
+        ("“Those residents will not leave their cars,” she said.", True),
+        ("Shop owners said that the works hurt.", False),
+        ("The council will publish the survey.", False),
+    ],
+)
+def test_anaphor_opening(text: str, leans: bool) -> None:
+    assert bool(ANAPHOR_OPENING.match(text)) is leans
