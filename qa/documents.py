@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import stat
+import threading
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -386,17 +387,30 @@ def _load_html(path: Path | str, raw: bytes) -> _Extracted:
     )
 
 
+_PYPDF_QUIET_LOCK = threading.Lock()
+_pypdf_quiet = {"readers": 0, "level": logging.NOTSET}
+
+
 @contextmanager
 def _quiet_pypdf() -> Iterator[None]:
     """pypdf logs its repairs ("EOF marker not found") to stderr as bare lines naming no
-    file; the user gets our one-line reason (or the recovered text) instead."""
+    file; the user gets our one-line reason (or the recovered text) instead.
+
+    Counted, so that PDFs read at once in several threads leave the level as they found it
+    (the last reader out restores it)."""
     log = logging.getLogger("pypdf")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    with _PYPDF_QUIET_LOCK:
+        if _pypdf_quiet["readers"] == 0:
+            _pypdf_quiet["level"] = log.level
+            log.setLevel(logging.ERROR)
+        _pypdf_quiet["readers"] += 1
     try:
         yield
     finally:
-        log.setLevel(level)
+        with _PYPDF_QUIET_LOCK:
+            _pypdf_quiet["readers"] -= 1
+            if _pypdf_quiet["readers"] == 0:
+                log.setLevel(_pypdf_quiet["level"])
 
 
 def _load_pdf(path: Path | str, raw: bytes) -> _Extracted:

@@ -408,6 +408,25 @@ def test_malformed_pdf_reason_replaces_pypdf_log_lines(tmp_path: Path, caplog: p
     assert logging.getLogger("pypdf").level == logging.NOTSET  # restored for everyone else
 
 
+def test_overlapping_pdf_reads_restore_the_pypdf_level_once_both_are_done() -> None:
+    """Two threads reading PDFs at once: the first one out must not restore the level (the
+    second still reads) nor leave it at ERROR for good (the interleaving, replayed in order)."""
+    from qa.documents import _quiet_pypdf
+
+    log = logging.getLogger("pypdf")
+    log.setLevel(logging.INFO)
+    try:
+        first, second = _quiet_pypdf(), _quiet_pypdf()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert log.level == logging.ERROR  # the second reader is still inside
+        second.__exit__(None, None, None)
+        assert log.level == logging.INFO
+    finally:
+        log.setLevel(logging.NOTSET)
+
+
 def test_truncated_pdf(tmp_path: Path) -> None:
     data = make_pdf(["Hello world"])
     try:
