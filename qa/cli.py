@@ -287,9 +287,12 @@ def _ray_connect(address: str) -> None:
 def _answer_line(assistant: Any, lineno: int, line: str, done: set[str]) -> dict[str, Any] | None:
     """One input line of `qa batch` -> its output record (None: blank, or answered before with --resume).
 
-    A line that cannot be answered becomes {"id", "line", "error"}. Local and --ray batches
-    both call this, so a line fails the same way wherever it runs.
+    A line that cannot be answered becomes {"id", "line", "error"}, plus "error_kind":
+    "backend_unavailable" when the model server could not be reached (the batch stops on
+    it; a --ray line reaches the driver as JSON, so the kind travels as data). Local and
+    --ray batches both call this, so a line fails the same way wherever it runs.
     """
+    from qa.answerers.backends import BackendUnavailableError
     from qa.assistant import QuestionError
 
     if not line.strip():
@@ -305,17 +308,17 @@ def _answer_line(assistant: Any, lineno: int, line: str, done: set[str]) -> dict
         answer = assistant.ask(item.get("question", ""), history=item.get("history"), documents=item.get("documents"), id=qid)
         return answer.to_dict()
     except (json.JSONDecodeError, ValueError, QuestionError, TypeError) as e:
-        return {"id": qid, "line": lineno, "error": f"{type(e).__name__}: {e}"}
+        record = {"id": qid, "line": lineno, "error": f"{type(e).__name__}: {e}"}
+        if isinstance(e, BackendUnavailableError):
+            record["error_kind"] = "backend_unavailable"
+        return record
 
 
 def _stop_if_unreachable(record: dict[str, Any], lineno: int, out_path: Path) -> None:
     """Every later line would fail as this one did (each after a timeout, if the host is
     silent): stop, keeping what was answered, and say how to go on."""
-    from qa.answerers.backends import BackendUnavailableError
-
-    error = str(record.get("error", ""))
-    if error.startswith(f"{BackendUnavailableError.__name__}: "):
-        err.print(f"[red]error:[/red] {escape(error.split(': ', 1)[1])}")
+    if record.get("error_kind") == "backend_unavailable":
+        err.print(f"[red]error:[/red] {escape(str(record['error']).split(': ', 1)[-1])}")
         err.print(f"stopped at line {lineno}; the answers so far are in {out_path}: once the server is up, "
                   "run the same command with --resume to answer the rest", markup=False)
         raise typer.Exit(2)

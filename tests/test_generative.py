@@ -577,7 +577,8 @@ def test_an_unreachable_server_is_one_clear_error(kind: str, seed_index: Path, t
     questions.write_text("\n".join(json.dumps({"id": i, "question": COALE_Q}) for i in range(3)) + "\n")
     r = qa("batch", str(questions), "--out", str(tmp_path / "a.jsonl"), "--index", str(seed_index), "--llm", f"{kind}:m")
     assert r.returncode == 2 and "stopped at line 1" in r.stderr and "--resume" in r.stderr, r.stderr  # not 3 x the same failure
-    assert [json.loads(x)["id"] for x in (tmp_path / "a.jsonl").read_text().splitlines()] == [0]
+    records = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["error_kind"]) for r in records] == [(0, "backend_unavailable")]
     r = qa("eval", "eval/seed.jsonl", "--index", str(seed_index), "--llm", f"{kind}:m", "--limit", "3")
     assert r.returncode == 2 and "could not reach the model server" in r.stderr and "answer_accuracy" not in r.stdout, r.stderr  # no table of zeros
 
@@ -744,7 +745,12 @@ def test_ui_offers_the_backend_choice(seed_index: Path, fake_backend: list[str])
     assert boxes and boxes[0]["props"]["value"] is False
     *states, last = respond(COALE_Q, [], [], "fake:x", True)
     assert last[2][-1][1].check == 1.0 and "answer check 1.00" in last[1]
-    assert all(state[-1]["interactive"] is True for state in states) and last[-1]["interactive"] is False  # Stop: only while answering
+    # Stop: only while answering; meanwhile the question is kept for Stop to give back
+    assert all(state[-2]["interactive"] is True and state[-1] == COALE_Q for state in states)
+    assert last[-2]["interactive"] is False and last[-1] == ""
+    stopped = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", None) == "stopped")
+    assert stopped([], COALE_Q, "")[3] == COALE_Q  # back into the empty box, to edit or resend
+    assert stopped([], COALE_Q, "a newer question")[3] is not COALE_Q  # what the user typed since stays
     # while the model judges its quotes, the draft says so; the final answer does not
     shown = [str(state[0][-1]["content"]) for state in states]
     checking = [i for i, c in enumerate(shown) if "Checking whether" in c]
