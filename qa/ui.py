@@ -449,12 +449,13 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
 
     def respond(*inputs: Any) -> Iterator[tuple[Any, ...]]:
         """``_respond``'s outputs (chat, sources, conversation, question box) plus the Stop
-        button, enabled only while answering; the inputs are ``_respond``'s."""
+        button, enabled only while answering, and the question being answered (for Stop to
+        give back); the inputs are ``_respond``'s."""
         last: tuple[Any, ...] | None = None
         for last in _respond(*inputs):
-            yield (*last, gr.update(interactive=True))
+            yield (*last, gr.update(interactive=True), inputs[0])
         if last is not None:
-            yield (*last, gr.update(interactive=False))
+            yield (*last, gr.update(interactive=False), "")
 
     def _respond(
         message: str,
@@ -497,9 +498,12 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         turns = turns + [(question, answer)]
         yield render_chat(turns), render_sources(turns, assistant.documents()), turns, ""
 
-    def stopped(turns: list[tuple[str, Answer | None]]) -> tuple[Any, ...]:
+    def stopped(turns: list[tuple[str, Answer | None]], asked: str, box: str) -> tuple[Any, ...]:
+        """The stopped question goes back into the box, to edit or send again, unless the
+        user has already typed a new one."""
         gr.Info("Stopped. The unfinished answer was dropped.")
-        return render_chat(turns), render_sources(turns, assistant.documents()), gr.update(interactive=False)
+        question = asked if asked and not (box or "").strip() else gr.skip()
+        return render_chat(turns), render_sources(turns, assistant.documents()), gr.update(interactive=False), question, ""
 
     def new_chat() -> tuple[Any, ...]:
         return [], render_sources([], []), [], ""
@@ -623,6 +627,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
     # ---------------------------------------------------------------- layout
     with gr.Blocks(title="Document Q&A with exact citations", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         turns_state = gr.State([])
+        asked_state = gr.State("")  # the question being answered, while it is
         gr.Markdown("## Ask your documents\nAnswers quote the documents exactly; click a marker like **[1]** to see the source.")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
@@ -734,7 +739,7 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
             triggers=[msg.submit, send.click],
             fn=respond,
             inputs=[msg, turns_state, doc_filter, backend_choice, check_choice],
-            outputs=[chatbot, sources, turns_state, msg, stop],
+            outputs=[chatbot, sources, turns_state, msg, stop, asked_state],
             show_progress="hidden",
             concurrency_limit=4,
             **private,
@@ -743,7 +748,9 @@ def build_ui(assistant: Assistant, *, read_only: bool = False, max_upload_mb: fl
         # and, with it, the model's stream, which frees the model for the next question. The
         # chat is redrawn only after the cancel: drawn with it, a last streamed piece could land
         # after the redraw and leave the draft on screen.
-        stop.click(None, cancels=[asking], **private).then(stopped, inputs=[turns_state], outputs=[chatbot, sources, stop], **private)
+        stop.click(None, cancels=[asking], **private).then(
+            stopped, inputs=[turns_state, asked_state, msg], outputs=[chatbot, sources, stop, msg, asked_state], **private
+        )
         new.click(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)
         chatbot.clear(new_chat, outputs=[chatbot, sources, turns_state, msg], **private)  # the chatbot's own trash icon
         gr.api(ask, api_name="ask", concurrency_limit=4)

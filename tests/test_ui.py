@@ -407,6 +407,10 @@ def test_browser_stop_drops_the_answer_being_written_and_frees_the_model(assista
         )
         stop.click()
         page.get_by_text("Stopped.").first.wait_for(timeout=10_000)
+        page.wait_for_function(  # the stopped question is back in the box, to edit or send again
+            "(document.querySelector('#qa-question textarea, #qa-question input')?.value || '').startsWith('Describe everything')",
+            timeout=10_000,
+        )
         page.wait_for_function("document.querySelectorAll('#qa-chat [data-testid=\"bot\"]').length === 0", timeout=10_000)
         time.sleep(1.5)  # a stream still running would write into the chat again
         assert page.locator("#qa-chat [data-testid='bot']").count() == 0
