@@ -17,6 +17,11 @@ _ABBREVIATIONS = frozenset(
     rep sen gov pres rev hon fig figs vol eds approx jan feb mar apr jun jul aug sep
     sept oct nov dec u.s u.k u.n a.m p.m al""".split()
 )
+# Words that open sentences and are no one's name: after "to Y." they mean a new sentence.
+_SENTENCE_OPENERS = frozenset(
+    """the there this that these those it its in on at a an he she they we i but and however as
+    for if when while so thus then such our their his her one some many most all both each""".split()
+)
 # A sentence ends at . ! ? (or an ellipsis) plus any closing quotes/brackets, followed by space.
 _END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)\]]*(?=\s)""")
 _PARAGRAPH_RE = re.compile(r"\n")
@@ -54,8 +59,14 @@ def _is_abbreviation(text: str, dot: int) -> bool:
         return True
     if word in ("no", "nos") and re.match(r"\.\s*\d", text[dot : dot + 4]):  # "No. 5", not "said no."
         return True
-    # Capital initials ("J. Smith") and dotted acronyms ("U.S."); a lone lower-case letter ends a sentence.
-    return (len(raw) == 1 and raw.isupper()) or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
+    if len(raw) == 1 and raw.isupper():
+        # A capital initial ("John F. Kennedy", "J. K. Rowling"), unless a lower-case word
+        # comes before it and a usual sentence opener after it: "X reduces to Y. There are..."
+        before = re.search(r"([A-Za-z]+)\W*$", text[max(0, word_start - 40) : word_start])
+        after = re.match(r"\W*([A-Za-z]+)", text[dot + 1 : dot + 40])
+        return not (before and before.group(1)[0].islower() and after and after.group(1).lower() in _SENTENCE_OPENERS)
+    # Dotted acronyms ("U.S."); a lone lower-case letter ends a sentence.
+    return bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,6 +55,21 @@ def test_sentence_boundaries_on_real_prose() -> None:
         "Was it true?",
         "A new paragraph starts here",
     ]
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("For instance, X reduces to Y. There are many types of reductions.", 2),  # a variable, then a new sentence
+        ("The class is called P. This class holds the easy problems.", 2),
+        ("Take vitamin C. It helps.", 2),
+        ("John F. Kennedy spoke in Berlin. He left.", 2),  # initials stay inside their sentence
+        ("It was written by J. K. Rowling in 1997.", 1),
+        ("He met J. Smith on Monday.", 1),
+    ],
+)
+def test_a_lone_capital_letter_is_an_initial_unless_a_sentence_follows(text: str, sentences: int) -> None:
+    assert len(split_sentences(text)) == sentences, [text[a:b] for a, b in split_sentences(text)]
 
 
 def test_overlong_sentence_is_split_at_whitespace_and_stays_exact() -> None:
