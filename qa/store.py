@@ -148,6 +148,10 @@ class Snapshot:
         doc = self.documents[int(self.chunk_doc[i])]
         return doc.text[int(self.chunks[i, 0]) : int(self.chunks[i, 1])]
 
+    def sentence_text(self, i: int) -> str:
+        doc = self.documents[int(self.sentence_doc[i])]
+        return doc.text[int(self.sentences[i, 0]) : int(self.sentences[i, 1])]
+
     def chunk_vectors(self) -> np.ndarray:
         if self.faiss_index is None or self.n_chunks == 0:
             return np.zeros((0, self.model.dimension if self.model else 0), dtype=np.float32)

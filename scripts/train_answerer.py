@@ -76,15 +76,11 @@ def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, gro
     return out
 
 
-def sentence_text(retrieval: Retrieval, sid: int) -> str:
-    snap = retrieval.snapshot
-    doc = snap.documents[int(snap.sentence_doc[sid])]
-    return doc.text[int(snap.sentences[sid, 0]) : int(snap.sentences[sid, 1])]
 
 
 def labels(ex: Example, sids: list[int]) -> np.ndarray:
     golds = [normalize_answer(a) for a in ex.item.answers]
-    return np.array([any(g and g in normalize_answer(sentence_text(ex.retrieval, s)) for g in golds) for s in sids], dtype=bool)
+    return np.array([any(g and g in normalize_answer(ex.retrieval.snapshot.sentence_text(s)) for g in golds) for s in sids], dtype=bool)
 
 
 def answerer_with(base: ExtractiveAnswerer, rank_w: np.ndarray, ans_w: np.ndarray | None = None) -> ExtractiveAnswerer:
@@ -161,7 +157,7 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
         grad[1:] += w[1:] / c
         return total, grad
 
-    w0 = answerer.rank_w.copy()
+    w0 = np.zeros_like(answerer.rank_w)  # not the shipped weights: the output must not depend on them
     result = minimize(loss, w0, jac=True, method="L-BFGS-B")
     w = result.x
     w[0] = 0.0

@@ -231,10 +231,8 @@ class ExtractiveAnswerer:
         contexts: dict[int, frozenset[str]] = {}
         for (sid, chunk, rank, cos_s, cos_ctx, ctx, _prev, first), (soft_s, soft_c, _) in zip(rows, soft):
             contexts[sid] = ctx
-            s, e = int(snap.sentences[sid, 0]), int(snap.sentences[sid, 1])
-            doc = snap.documents[int(snap.sentence_doc[sid])]
             feats = sentence_features(
-                terms=terms, qtype=qtype, question=question, text=doc.text[s:e], sequence=sentence_sequence(snap, sid),
+                terms=terms, qtype=qtype, question=question, text=snap.sentence_text(sid), sequence=sentence_sequence(snap, sid),
                 context_stems=ctx, cos=cos_s, cos_ctx=cos_ctx, passage_score=retrieval.hits[rank].score,
                 passage_rank=rank, first_in_passage=first, soft=soft_s, soft_ctx=soft_c,
             )
@@ -263,16 +261,11 @@ class ExtractiveAnswerer:
             if nxt is not None and snap.sentence_doc[nxt.sentence] == snap.sentence_doc[best.sentence]:
                 feats_c = continuation_features(
                     best=best.features, nxt=nxt.features, best_score=best.score, next_score=nxt.score,
-                    text=self._sentence(snap, best.sentence), next_text=self._sentence(snap, nxt.sentence),
+                    text=snap.sentence_text(best.sentence), next_text=snap.sentence_text(nxt.sentence),
                 )
             else:
                 nxt = None
         return Analysis(terms, ranked, feats_a, nxt, feats_c)
-
-    @staticmethod
-    def _sentence(snap: Snapshot, sid: int) -> str:
-        doc = snap.documents[int(snap.sentence_doc[sid])]
-        return doc.text[int(snap.sentences[sid, 0]) : int(snap.sentences[sid, 1])]
 
     def _soft_match(
         self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, int | None, int]]
