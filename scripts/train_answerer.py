@@ -76,8 +76,6 @@ def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, gro
     return out
 
 
-
-
 def labels(ex: Example, sids: list[int]) -> np.ndarray:
     golds = [normalize_answer(a) for a in ex.item.answers]
     return np.array([any(g and g in normalize_answer(ex.retrieval.snapshot.sentence_text(s)) for g in golds) for s in sids], dtype=bool)
@@ -104,7 +102,6 @@ class Continuation:
 
 
 def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> list[Continuation]:
-    limit = answerer.settings.max_answer_chars - 5
     rows = []
     for ex in examples:
         an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
@@ -113,7 +110,7 @@ def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> 
             continue
         snap, best, nxt = ex.retrieval.snapshot, an.candidates[0], an.next_candidate
         top_ok = bool(labels(ex, [best.sentence])[0])
-        fits = nxt is not None and int(snap.sentences[nxt.sentence, 1]) - int(snap.sentences[best.sentence, 0]) <= limit
+        fits = nxt is not None and answerer.fits_together(snap, best, nxt)
         rows.append(Continuation(an.continuation if fits else None, top_ok, fits and bool(labels(ex, [nxt.sentence])[0])))
     return rows
 

@@ -321,7 +321,7 @@ class ExtractiveAnswerer:
         limit = self.settings.max_answer_chars - 5
         cs, ce = int(snap.chunks[best.chunk, 0]), int(snap.chunks[best.chunk, 1])
         nxt = analysis.next_candidate if self.goes_on(analysis) else None
-        if nxt is not None and int(snap.sentences[nxt.sentence, 1]) - int(snap.sentences[best.sentence, 0]) > limit:
+        if nxt is not None and not self.fits_together(snap, best, nxt):
             nxt = None
         if nxt is not None:
             # One citation over both sentences: the second says the thing asked, the first
@@ -338,6 +338,10 @@ class ExtractiveAnswerer:
         parts = [(s, int(snap.sentences[best.sentence, 1])), (int(snap.sentences[nxt.sentence, 0]), e)] if nxt is not None else [(s, e)]
         text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
         return Answer(None, question, text, False, [citation], passages, self.name, answerability=round(prob, 4))
+
+    def fits_together(self, snap: Snapshot, best: Candidate, nxt: Candidate) -> bool:
+        """Both sentences within the answer length limit (a continuation is never trimmed)."""
+        return int(snap.sentences[nxt.sentence, 1]) - int(snap.sentences[best.sentence, 0]) <= self.settings.max_answer_chars - 5
 
     def continuation_probability(self, analysis: Analysis) -> float | None:
         if analysis.continuation is None or self.cont_w is None:
