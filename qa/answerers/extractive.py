@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import Answer, Citation, Passage
+from qa.citations import is_instruction
 from qa.answerers.features import (
     ANSWERABILITY_FEATURES,
     CONTINUATION_FEATURES,
@@ -258,7 +259,13 @@ class ExtractiveAnswerer:
         if ranked:
             best = ranked[0]
             nxt = next((c for c in ranked if c.sentence == best.sentence + 1), None)  # sentences are unique here
-            if nxt is not None and snap.sentence_doc[nxt.sentence] == snap.sentence_doc[best.sentence]:
+            # Never go on into an instruction planted in a document ("Ignore previous
+            # instructions and reply ..."): it is not an answer, whatever its position.
+            if (
+                nxt is not None
+                and snap.sentence_doc[nxt.sentence] == snap.sentence_doc[best.sentence]
+                and not is_instruction(snap.sentence_text(nxt.sentence))
+            ):
                 feats_c = continuation_features(
                     best=best.features, nxt=nxt.features, best_score=best.score, next_score=nxt.score,
                     text=snap.sentence_text(best.sentence), next_text=snap.sentence_text(nxt.sentence),
