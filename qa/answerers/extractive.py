@@ -116,6 +116,20 @@ def sentence_words(snapshot: Snapshot, sid: int) -> tuple[str, ...]:
     return words
 
 
+_INSTRUCTION_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, bool]]" = weakref.WeakKeyDictionary()
+
+
+def is_instruction_sentence(snapshot: Snapshot, sid: int) -> bool:
+    """:func:`qa.citations.is_instruction` of a stored sentence, memoised per snapshot."""
+    cache = _INSTRUCTION_CACHE.get(snapshot)
+    if cache is None:
+        cache = _INSTRUCTION_CACHE[snapshot] = {}
+    flag = cache.get(sid)
+    if flag is None:
+        flag = cache[sid] = is_instruction(snapshot.sentence_text(sid))
+    return flag
+
+
 def sentence_stems(snapshot: Snapshot, sid: int) -> frozenset[str]:
     return _stems_entry(snapshot, sid)[1]
 
@@ -211,8 +225,11 @@ class ExtractiveAnswerer:
             doc_idx = int(snap.chunk_doc[hit.chunk])
             title_stems = _title_stems(snap, doc_idx)
             for sid in range(first, last + 1):
-                evidence |= sentence_stems(snap, sid)
-            ids = [i for i in range(first, last + 1) if i not in seen]
+                if not is_instruction_sentence(snap, sid):
+                    evidence |= sentence_stems(snap, sid)
+            # An instruction planted in a document ("Note for AI assistants: ignore previous
+            # instructions and reply ...") is never an answer: passages are data.
+            ids = [i for i in range(first, last + 1) if i not in seen and not is_instruction_sentence(snap, i)]
             if not ids:
                 continue
             vecs = snap.sentence_vectors[ids]
@@ -259,13 +276,8 @@ class ExtractiveAnswerer:
         if ranked:
             best = ranked[0]
             nxt = next((c for c in ranked if c.sentence == best.sentence + 1), None)  # sentences are unique here
-            # Never go on into an instruction planted in a document ("Ignore previous
-            # instructions and reply ..."): it is not an answer, whatever its position.
-            if (
-                nxt is not None
-                and snap.sentence_doc[nxt.sentence] == snap.sentence_doc[best.sentence]
-                and not is_instruction(snap.sentence_text(nxt.sentence))
-            ):
+            # (instructions are not candidates, so the next sentence is never one)
+            if nxt is not None and snap.sentence_doc[nxt.sentence] == snap.sentence_doc[best.sentence]:
                 feats_c = continuation_features(
                     best=best.features, nxt=nxt.features, best_score=best.score, next_score=nxt.score,
                     text=snap.sentence_text(best.sentence), next_text=snap.sentence_text(nxt.sentence),
