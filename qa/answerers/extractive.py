@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import Answer, Citation, Passage
-from qa.citations import is_instruction
 from qa.answerers.features import (
     ANSWERABILITY_FEATURES,
     CONTINUATION_FEATURES,
@@ -36,6 +35,7 @@ from qa.answerers.features import (
     question_type,
     sentence_features,
 )
+from qa.citations import is_instruction
 from qa.lexical import content_stems, content_words, stem
 from qa.embeddings import Embedder
 from qa.retrieval import Retrieval
