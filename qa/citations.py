@@ -71,7 +71,7 @@ def strip_all_markers(text: str) -> str:
 
 _END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)]*(?:\s*""" + MARKER_ANY_RE.pattern + r")*", re.I)
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr gen sen rep gov pres prof col lt sgt capt no vs etc inc corp ltd co fig approx dept est univ".split()
+    "mr mrs ms dr st jr sr gen sen rep gov pres prof col lt sgt capt vs etc inc corp ltd co fig approx dept est univ".split()
 )
 
 
@@ -81,6 +81,8 @@ def _is_sentence_end(text: str, m: re.Match[str]) -> bool:
         before = re.search(r"([A-Za-z]+)$", text[: m.start()])
         if before and (before.group(1).lower() in _ABBREVIATIONS or (len(before.group(1)) == 1 and before.group(1).isupper())):
             return False
+        if before and before.group(1).lower() in ("no", "nos") and re.match(r"\s*\d", text[m.end() :]):
+            return False  # "the No. 9 shirt", but "the council said no. The vote..." ends there
     rest = text[m.end() :]
     nxt = rest.lstrip()
     return not nxt or not (nxt[0].islower() or nxt[0].isdigit())

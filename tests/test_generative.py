@@ -161,6 +161,19 @@ def test_sentence_stream_shows_a_prefix_of_the_final_text() -> None:
     assert shown == "Mr. Coale said prisoners were freed.U.S. officials agreed.Done"
 
 
+@pytest.mark.parametrize(
+    "text, ends",
+    [
+        ("The council said no. The vote failed [1].", ["The council said no.", " The vote failed [1]."]),
+        ("He will wear the No. 9 shirt [1]. Done.", ["He will wear the No. 9 shirt [1].", " Done."]),
+    ],
+)
+def test_sentence_stream_tells_the_word_no_from_the_abbreviation(text: str, ends: list[str]) -> None:
+    stream = SentenceStream()
+    events = [e for i in range(0, len(text), 3) for e in stream.feed(text[i : i + 3])] + stream.finish()
+    assert [v for k, v in events if k == "end"] == ends
+
+
 def test_prompts_are_files_with_passages_as_data(seed_assistant: Assistant) -> None:
     prompt = load_prompt("answer")
     assert "$passages" in prompt.user and "$question" in prompt.user
