@@ -460,12 +460,11 @@ def quotes_instruction(answer: Answer, snapshot: Snapshot) -> bool:
         idx = rows.get(c.doc_id)
         if idx is None:
             continue
-        doc = snapshot.documents[idx]
         ids = snapshot.doc_sentences(idx)
         sids = np.arange(ids.start, ids.stop)
         spans = snapshot.sentences[sids]
         hit = sids[(spans[:, 0] < c.end) & (spans[:, 1] > c.start)]
-        texts = [doc.text[int(snapshot.sentences[s, 0]) : int(snapshot.sentences[s, 1])] for s in hit] or [c.quote]
+        texts = [snapshot.sentence_text(int(s)) for s in hit] or [c.quote]
         if any(is_instruction(t) for t in texts):
             return True
     return False

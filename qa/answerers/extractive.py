@@ -75,23 +75,20 @@ def sentence_df(snapshot: Snapshot) -> tuple[Counter[str], int]:
     return cached
 
 
+def _text_of(snapshot: Snapshot, sid: int) -> str:
+    """A stored sentence; negative ids are document titles (-1 - document index)."""
+    return snapshot.documents[-1 - sid].title if sid < 0 else snapshot.sentence_text(sid)
+
+
 _STEMS_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, tuple[tuple[str, ...], frozenset[str]]]]" = weakref.WeakKeyDictionary()
 
 
 def _stems_entry(snapshot: Snapshot, sid: int) -> tuple[tuple[str, ...], frozenset[str]]:
     """Content stems of one stored sentence (in order, and as a set), memoised per snapshot."""
-    cache = _STEMS_CACHE.get(snapshot)
-    if cache is None:
-        cache = _STEMS_CACHE[snapshot] = {}
+    cache = _STEMS_CACHE.setdefault(snapshot, {})
     entry = cache.get(sid)
     if entry is None:
-        if sid < 0:  # negative keys: document titles
-            text = snapshot.documents[-1 - sid].title
-        else:
-            doc = snapshot.documents[int(snapshot.sentence_doc[sid])]
-            s, e = snapshot.sentences[sid]
-            text = doc.text[int(s) : int(e)]
-        seq = tuple(content_stems(text))
+        seq = tuple(content_stems(_text_of(snapshot, sid)))
         entry = cache[sid] = (seq, frozenset(seq))
     return entry
 
@@ -101,18 +98,10 @@ _WORDS_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, tuple[str, ...]]]" 
 
 def sentence_words(snapshot: Snapshot, sid: int) -> tuple[str, ...]:
     """Distinct folded content words of a sentence (negative ids: document titles), memoised."""
-    cache = _WORDS_CACHE.get(snapshot)
-    if cache is None:
-        cache = _WORDS_CACHE[snapshot] = {}
+    cache = _WORDS_CACHE.setdefault(snapshot, {})
     words = cache.get(sid)
     if words is None:
-        if sid < 0:
-            text = snapshot.documents[-1 - sid].title
-        else:
-            doc = snapshot.documents[int(snapshot.sentence_doc[sid])]
-            s, e = snapshot.sentences[sid]
-            text = doc.text[int(s) : int(e)]
-        words = cache[sid] = tuple(dict.fromkeys(content_words(text)))
+        words = cache[sid] = tuple(dict.fromkeys(content_words(_text_of(snapshot, sid))))
     return words
 
 
@@ -121,9 +110,7 @@ _INSTRUCTION_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, bool]]" = wea
 
 def is_instruction_sentence(snapshot: Snapshot, sid: int) -> bool:
     """:func:`qa.citations.is_instruction` of a stored sentence, memoised per snapshot."""
-    cache = _INSTRUCTION_CACHE.get(snapshot)
-    if cache is None:
-        cache = _INSTRUCTION_CACHE[snapshot] = {}
+    cache = _INSTRUCTION_CACHE.setdefault(snapshot, {})
     flag = cache.get(sid)
     if flag is None:
         flag = cache[sid] = is_instruction(snapshot.sentence_text(sid))
