@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check train/questions.jsonl against train/docs/.
 
-Usage: python train/verify.py            (exit status 0 = all checks passed)
+Usage: python train/verify.py [--questions FILE] [--docs DIR]   (exit status 0 = all checks passed)
 
 Checks
   * every line is a JSON object with the expected keys and a known type;
@@ -13,8 +13,11 @@ Checks
     drop the articles a/an/the, collapse spaces), is contained in at least one
     normalized support string; answers are 1-3 strings of at most 8 words;
   * unanswerables have empty answers and support, answerables have both;
-  * follow-ups have a non-empty history of [question, answer] pairs.
+  * follow-ups have a non-empty history of [question, answer] pairs;
+  * every support string is exactly one sentence span of ``qa.chunking.split_sentences``,
+    so the training script can use it as the gold sentence.
 """
+import argparse
 import json
 import re
 import sys
@@ -23,8 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DOCS = HERE / "docs"
-QFILE = HERE / "questions.jsonl"
+sys.path.insert(0, str(HERE.parent))
+from qa.chunking import split_sentences  # noqa: E402
 TYPES = {"factoid", "quote", "followup", "unanswerable"}
 KEYS = {"id", "question", "answers", "support", "source", "history", "type"}
 ARTICLES = {"a", "an", "the"}
@@ -38,11 +41,17 @@ def normalize(text: str) -> str:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--questions", type=Path, default=HERE / "questions.jsonl")
+    ap.add_argument("--docs", type=Path, default=HERE / "docs")
+    args = ap.parse_args()
     errors = []
     docs = {}
-    for p in sorted(DOCS.glob("*.txt")):
+    sentences = {}
+    for p in sorted(args.docs.glob("*.txt")):
         text = p.read_text(encoding="utf-8")
         docs[p.name] = text
+        sentences[p.name] = {text[a:b] for a, b in split_sentences(text)}
         if not 3500 <= len(text) <= 6500:
             errors.append(f"{p.name}: {len(text)} characters, expected 3,500-6,500")
 
@@ -50,7 +59,7 @@ def main() -> int:
     per_type = Counter()
     per_doc = Counter()
     per_doc_type = Counter()
-    for n, line in enumerate(QFILE.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(args.questions.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -90,6 +99,8 @@ def main() -> int:
                 err(f"support not found verbatim in {src}: {s[:80]!r}")
             if "\n" in s:
                 err("support spans a line break")
+            elif s in doc and s not in sentences[src]:
+                err(f"support is not one whole sentence as split_sentences cuts it: {s[:80]!r}")
         if typ == "unanswerable":
             if answers or support:
                 err("unanswerable must have empty answers and support")
