@@ -126,7 +126,10 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
     """Listwise: maximise the softmax probability of the answer-bearing sentences per question.
 
     Pairwise training drowns in easy negatives; what matters is the top-1 pick, which is
-    what a per-question softmax optimises. L2 strength ``1/c``; the bias has no effect.
+    what a per-question softmax optimises. L2 strength ``1/c`` on standardised features (on
+    raw ones the penalty fell hardest on the small-scale features and cost 2 points of
+    held-out top-1), folded back so the JSON weights apply to raw features; the bias and the
+    centring have no effect inside a per-question softmax.
     """
     from scipy.optimize import minimize
 
@@ -138,6 +141,10 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
         y = labels(ex, [k.sentence for k in cands])
         if y.any() and not y.all():
             groups.append((np.stack([k.features for k in cands]), y))
+    allx = np.vstack([X for X, _ in groups])
+    mu, sigma = allx.mean(0), allx.std(0)
+    sigma[sigma < 1e-9] = 1.0  # the bias column, and any feature constant in the data
+    groups = [((X - mu) / sigma, y) for X, y in groups]
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros_like(w)
@@ -156,7 +163,7 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
 
     w0 = np.zeros_like(answerer.rank_w)  # not the shipped weights: the output must not depend on them
     result = minimize(loss, w0, jac=True, method="L-BFGS-B")
-    w = result.x
+    w = result.x / sigma
     w[0] = 0.0
     return w
 
@@ -276,8 +283,11 @@ def main() -> None:
             acc = float((oof_top_ok & keep)[answerable].mean())
             abst = float((~keep)[~answerable].mean())
             sweep.append((float(t), acc, abst))
-        # Abstain as much as possible while accuracy stays >= --min-accuracy; if even t=0
-        # is below it, give up at most --max-drop of the accuracy answering everything has.
+        # Abstain as much as possible while accuracy stays >= --min-accuracy (the issue's rule);
+        # if even t=0 is below it, give up at most --max-drop of the accuracy answering
+        # everything has. (Tried: always allowing --max-drop, so min(0.75, t0 - 0.05): on the
+        # held-out folds 0.33 abstention at accuracy 0.707 instead of 0.08 at 0.75, but on the
+        # seed set it abstained on 13 answerable questions, so the gate failed and it went.)
         floor = args.min_accuracy if sweep[0][1] >= args.min_accuracy else sweep[0][1] - args.max_drop
         ok = [row for row in sweep if row[1] >= floor]
         threshold, acc_at, abst_at = max(ok, key=lambda r: (r[2], r[0]))
@@ -307,6 +317,7 @@ def main() -> None:
             "default_threshold_accuracy": round(acc_at, 4),
             "default_threshold_abstention": round(abst_at, 4),
             "default_threshold_rule": f"max abstention with accuracy >= {floor:.4f}",
+            "threshold_sweep": [{"threshold": t, "accuracy": round(acc, 4), "abstention": round(ab, 4)} for t, acc, ab in sweep[::5]],
         },
         "default_threshold": threshold,
         "answerability_label": args.label,
