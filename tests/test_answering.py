@@ -119,3 +119,38 @@ def test_answer_object_schema(seed_assistant: Assistant) -> None:
     for key in ("doc_id", "source", "start", "end", "score"):
         assert key in d["passages"][0]
     assert Answer.from_dict(d).to_dict() == d
+
+
+HARBOUR = (
+    "Harbour notes\n"
+    "Fish prices at the Monday market fell for the third week. The school board postponed its vote on the new budget. "
+    "The lighthouse on Skerry Point is painted bright red. A bakery on Quay Street closed after forty years. "
+    "Rain is expected over the weekend. The ferry timetable changes in April. Council workers repaired the potholes on Mill Lane.\n"
+)
+COAST = (
+    "Coastal heritage\n"
+    "Lighthouses along the coast guided ships for two centuries. Keepers lived in small cottages beside the towers and "
+    "logged every passing vessel. The towers were built of local granite and whitewashed each spring. Many lights were "
+    "automated in the 1980s. Heritage groups now run tours of several of them.\n"
+)
+
+
+def test_one_answering_sentence_among_unrelated_ones_is_not_diluted(tmp_path: Path) -> None:
+    """A chunk's vector is the mean of its sentences', so the chunk that answers in one sentence
+    among six unrelated ones loses the dense ranking to a chunk that is about lighthouses
+    throughout; BM25 prefers the answering one. The best-sentence ranking breaks that tie
+    (before it, the tie went to the dense winner)."""
+    from qa.retrieval import search
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    (tmp_path / "docs" / "coast.txt").write_text(COAST, encoding="utf-8")
+    a = Assistant.open(tmp_path / "idx")
+    a.add([tmp_path / "docs"])
+    snap = a.snapshot()
+    r = search(snap, a.embedder, "What colour is the lighthouse painted?", k=5, candidate_k=30, rrf_k=60)
+    titles = [snap.documents[int(snap.chunk_doc[h.chunk])].title for h in r.hits]
+    by_title = dict(zip(titles, r.hits))
+    assert by_title["Coastal heritage"].dense_rank == 0 and by_title["Harbour notes"].lexical_rank == 0  # the premise
+    assert titles[0] == "Harbour notes"
+    assert "painted bright red" in a.ask("What colour is the lighthouse painted?").answer
