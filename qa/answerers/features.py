@@ -39,6 +39,34 @@ PLACE_RE = re.compile(r"\b(?:in|at|from|to|near|into|across)\s+(?:the\s+)?[A-Z][
 QUOTE_RE = re.compile(r"[“\"]")
 SAY_RE = re.compile(r"\b(?:say|said|says|told|claim|claimed|insist|insisted|state|stated|describe|described|call|called|argue|argued|add|added|note|noted|offer|offered|updated|repeated|remark|comment|commented|suggest|suggested|think|believe)\b", re.I)
 
+# Finer kinds of "number" question: "How old is she?" is answered by "Strauss, 67, ...", not by
+# "babies between six and 11 months old"; "How much did it cost?" by an amount of money.
+_SMALL = r"(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|few|many|\w+-)"
+NUMBER_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    ("age", re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I),
+     re.compile(r"\b[A-Z][\w’'-]+,\s\d{1,3},|\b\d{1,3}-year-old\b|\baged?\s\d{1,3}\b|\bage of \d{1,3}\b|\b(?:was|is|died at)\s\d{1,3}\s*[.,;]")),
+    ("percent", re.compile(r"\bwhat (?:percentage|percent|share|proportion|fraction|rate)\b|\bhow (?:much|many) percent", re.I),
+     re.compile(r"\d[\d,.]*\s*(?:%|percent\b|per cent\b|percentage points?\b)|\b(?:half|a third|two-thirds|a quarter|three-quarters)\b", re.I)),
+    ("money", re.compile(r"\bhow much\b.*\b(?:cost|costs|pay|paid|pays|spend|spent|worth|price|fee|earn|earned|raise|raised|fine|fined|charge|charged|budget|salary|make|made|lose|lost|invest|invested|value|valued|owe|receive|received|grant|bond|loan|fund)|\bhow much money\b|\bwhat (?:price|fee|amount|sum|salary)\b", re.I),
+     re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand|bn|m)?\s*(?:dollars|euros|pounds|crowns|francs|yen|rupees|pesos)\b", re.I)),
+    ("duration", re.compile(r"\bhow long\b|\bfor how many (?:days|weeks|months|years|hours|minutes)\b", re.I),
+     re.compile(rf"\b{_SMALL}[\s-]?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries)\b|\bovernight\b", re.I)),
+)
+
+
+_CHANGE_RE = re.compile(r"\b(?:rise|rises|rose|raise|increase|increased|cut|cuts|fall|fell|drop|dropped|grow|grew|growth|jump|jumped|decline|declined|shrink|shrank)\b", re.I)
+
+
+def number_kind(question: str) -> tuple[str, re.Pattern[str]] | None:
+    """The finer kind of a number question, and the pattern its answer takes; None: any number."""
+    for kind, asks, answer in NUMBER_KINDS:
+        if asks.search(question):
+            if kind == "money" and _CHANGE_RE.search(question):
+                return None  # "How much of a raise?" is often answered in percent
+            return kind, answer
+    return None
+
+
 QTYPES = ("who", "when", "number", "where", "why", "how", "quote", "which", "what", "yesno", "other")
 
 
@@ -75,7 +103,8 @@ def type_match(qtype: str, sentence: str, question: str) -> float:
         return any(set(words(m)) - qwords for m in matches)
 
     if qtype == "number":
-        return float(new(NUMBER_RE.findall(sentence)))
+        kind = number_kind(question)
+        return float(new(NUMBER_RE.findall(sentence) if kind is None else [m.group(0) for m in kind[1].finditer(sentence)]))
     if qtype == "when":
         return float(new(DATE_RE.findall(sentence)))
     if qtype == "who":

@@ -1,0 +1,44 @@
+"""Answer-type matching: the feature that tells the ranker (and the answerability model)
+whether a sentence holds the kind of thing the question asks for."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answerers.features import number_kind, question_type, type_match
+
+
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        # Ages come in apposition, as "N-year-old", or "She was 84."; other numbers do not answer.
+        ("How old is she?", "Strauss, 67, brokered the agreement that ended a nationwide rail strike in 2019.", 1.0),
+        ("How old is she?", "The county has begun offering an early dose to babies between six and 11 months old.", 0.0),
+        ("How old was the novelist?", "She was 84.", 1.0),
+        ("How old is the driver?", "The 23-year-old driver was treated at the scene.", 1.0),
+        # Money for "how much ... cost"; a duration is not a price.
+        ("How much did the repairs cost?", "Tarrant said the repair would have cost about $40,000.", 1.0),
+        ("How much did the repairs cost?", "The repairs took 14 weeks.", 0.0),
+        ("How much will the reader cost?", "The Folio X will sell for 349 euros.", 1.0),
+        # A raise may be a percentage: then any number will do.
+        ("How much of a pay raise does the union want?", "The union is asking for 14 percent over two years.", 1.0),
+        ("What share of the vote did Pennick get?", "Baskin won 53.6 percent of the vote to Pennick’s 46.4 percent.", 1.0),
+        ("What share of the vote did Pennick get?", "About 212 precincts reported by midnight.", 0.0),
+        ("How long did the trial last?", "The verdict came after a trial that lasted nearly seven weeks.", 1.0),
+        ("How long did the trial last?", "The jury had 12 members.", 0.0),
+        # Plain counts keep the broad rule.
+        ("How many boats fish in the strait?", "About 400 boats work there.", 1.0),
+        # The number must be new: one the question already names does not answer it.
+        ("How old is the 52-year-old defendant?", "The 52-year-old defendant showed no reaction.", 0.0),
+    ],
+)
+def test_number_questions_want_their_kind_of_number(question: str, sentence: str, expected: float) -> None:
+    assert question_type(question) == "number"
+    assert type_match("number", sentence, question) == expected
+
+
+def test_number_kinds() -> None:
+    assert [number_kind(q)[0] if number_kind(q) else None for q in (
+        "How old is he?", "How much did it cost?", "What percentage voted?", "How long will it take?",
+        "How many people came?", "How much did prices rise?",
+    )] == ["age", "money", "percent", "duration", None, None]
