@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import Assistant
@@ -135,3 +136,60 @@ def test_never_goes_on_into_an_instruction_planted_in_a_document(tmp_path: Path)
     _, analysis, ans = _answer(a, "What does the bakery on Elm Street sell?", threshold=0.0)
     assert "rye bread" in ans.answer and "HACKED" not in ans.answer
     assert analysis.next_candidate is None and analysis.continuation is None
+
+
+FERRY = """Ferry workers end walkout after pay deal
+KESTRIDGE — Ferry crews on the Kestridge crossing returned to work on Friday after their union accepted a 7 percent pay rise, ending a nine-day walkout that stranded thousands of commuters.
+The Maritime Crews Union said 68 percent of members who voted had backed the deal.
+Its general secretary, Ines Halvorsen, said the agreement was the best the crews could have won.
+She also had a message for the ferry company’s board.
+“Next time, talk to us before the timetable is cut, not after,” she said.
+The operator, Northsound Ferries, said services would return to the full timetable on Monday.
+Its chief executive, Paul Dremmen, said the company regretted the disruption.
+“These crossings have run for sixty years.
+We owe the people of Kestridge a service they can rely on, and that is what they will get,” Dremmen said.
+Commuters said the strike had doubled some journeys.
+"""
+
+
+@pytest.fixture(scope="module")
+def ferry(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    root = tmp_path_factory.mktemp("ferry")
+    (root / "ferry.txt").write_text(FERRY, encoding="utf-8")
+    a = Assistant.open(root / "idx")
+    a.add([root / "ferry.txt"])
+    return a
+
+
+@pytest.mark.parametrize(
+    "question, first, then",
+    [
+        # A sentence that announces a quotation, then the quotation.
+        ("What message did the union leader have for the ferry company's board?", "She also had a message", "talk to us before"),
+        # A quotation the sentence opens and the next one finishes.
+        ("What did the chief executive say about the crossings?", "These crossings have run", "We owe the people"),
+    ],
+)
+def test_a_quotation_announced_or_left_open_is_quoted_to_its_end(ferry: Assistant, question: str, first: str, then: str) -> None:
+    """With the shipped weights (the setup / open-quote features, learned from train/)."""
+    _, analysis, ans = _answer(ferry, question)
+    assert first in ans.answer and then in ans.answer
+    assert [cited for _, cited in split_answer_sentences(ans.answer)] == [[1], [1]]
+    assert_exact(ferry, ans)
+
+
+def test_continuation_features_for_quotations() -> None:
+    from qa.answerers.features import FEATURES, continuation_features
+
+    zeros = np.zeros(len(FEATURES))
+
+    def feats(text: str, next_text: str) -> dict[str, float]:
+        v = continuation_features(best=zeros, nxt=zeros, best_score=0.0, next_score=0.0, text=text, next_text=next_text)
+        return dict(zip(CONTINUATION_FEATURES, v))
+
+    announced = feats("She also had a message for the board.", "“Talk to us first,” she said.")
+    assert (announced["setup"], announced["best_quote"], announced["open_quote"]) == (1.0, 0.0, 0.0)
+    left_open = feats("“These crossings have run for sixty years.", "We owe them a service,” he said.")
+    assert (left_open["setup"], left_open["best_quote"], left_open["open_quote"]) == (0.0, 1.0, 1.0)
+    closed = feats("“We owe them a service,” he said.", "“It will be done,” he added.")
+    assert (closed["setup"], closed["best_quote"], closed["open_quote"]) == (0.0, 1.0, 0.0)

@@ -354,6 +354,9 @@ CONTINUATION_FEATURES = (
     "new_name",
     "next_new_name",
     "length",
+    "setup",
+    "best_quote",
+    "open_quote",
 )
 
 
@@ -387,6 +390,12 @@ def continuation_features(*, best: np.ndarray, nxt: np.ndarray, best_score: floa
             best[i["new_name"]],
             nxt[i["new_name"]],
             min(len(text) + len(next_text), 800) / 800.0,
+            # A sentence that announces a quotation ("She also had a message for the
+            # shareholders.") followed by the quotation itself.
+            1.0 if not QUOTE_RE.search(text) and next_text.lstrip()[:1] in "“\"" else 0.0,
+            1.0 if QUOTE_RE.search(text) else 0.0,
+            # A quotation that the sentence opens and the next one goes on with.
+            1.0 if text.count("“") > text.count("”") else 0.0,
         ],
         dtype=np.float64,
     )
