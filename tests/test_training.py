@@ -42,3 +42,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def test_training_set_is_consistent_with_the_sentence_splitter() -> None:
+    """Every gold support string is one sentence as the splitter cuts it: a splitter change
+    that breaks that would silently mislabel the training data."""
+    r = subprocess.run([sys.executable, "train/verify.py"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "OK: all checks passed" in r.stdout
