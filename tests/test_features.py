@@ -42,3 +42,29 @@ def test_number_kinds() -> None:
         "How old is he?", "How much did it cost?", "What percentage voted?", "How long will it take?",
         "How many people came?", "How much did prices rise?",
     )] == ["age", "money", "percent", "duration", None, None]
+
+
+@pytest.mark.parametrize(
+    "question, qtype",
+    [
+        ("When did he leave the museum?", "when"),
+        ("According to the governor, when will rationing end?", "when"),
+        ("At what time did the alarm sound?", "when"),
+        ("Who heads the union?", "who"),
+        ("To whom did she send the letter?", "who"),
+        ("And where did they go next?", "where"),
+        # A wh-word inside a relative clause is not what the question asks for.
+        ("What did investigators find when they first looked at the engine?", "what"),
+        ("What post did she hold when the weir was being built?", "what"),
+        ("What would the governor tell residents who feel let down?", "what"),
+        ("Which town, where the flood began, was evacuated first?", "which"),
+    ],
+)
+def test_question_type_follows_the_question_word_not_a_relative_clause(question: str, qtype: str) -> None:
+    assert question_type(question) == qtype
+
+
+def test_times_of_day_answer_when_questions() -> None:
+    q = "At what time did the alarm sound?"
+    assert type_match("when", "An alarm sounded at 3:47, and a patrol car arrived nine minutes later.", q) == 1.0
+    assert type_match("when", "The alarm system worked as designed.", q) == 0.0

@@ -26,7 +26,8 @@ _MONTHS = "january|february|march|april|may|june|july|august|september|october|n
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight"
 DATE_RE = re.compile(
     rf"\b(?:1[5-9]\d\d|20\d\d|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|(?:{_MONTHS})\b|{_DAYS}|"
-    r"(?:last|next|this|previous)\s+(?:week|month|year|decade|century)|\d+s\b|century|decade|ago|since|until|before|after|during)",
+    r"(?:last|next|this|previous)\s+(?:week|month|year|decade|century)|\d+s\b|century|decade|ago|since|until|before|after|during|"
+    r"\d{1,2}:\d{2}|o[’']clock|[ap]\.m\.|midnight|noon)",
     re.I,
 )
 NUMBER_RE = re.compile(
@@ -70,19 +71,37 @@ def number_kind(question: str) -> tuple[str, re.Pattern[str]] | None:
 QTYPES = ("who", "when", "number", "where", "why", "how", "quote", "which", "what", "yesno", "other")
 
 
+# The question's own wh-word: at the start, maybe after "and"/"so" or a preposition ("To whom",
+# "By when"), or after an opening clause ("According to the governor, when ..."). A wh-word
+# further in opens a relative clause ("What did investigators find when they looked?",
+# "What would she tell residents who feel let down?") and says nothing about the answer.
+_HEAD_WH = re.compile(
+    r"(?:^|^(?!\W*(?:what|which|how)\b)[^,]{0,60},\s*)\W*(?:(?:and|so|but|then|or)\s+)?"
+    r"(?:(?:to|with|for|from|by|of|since|until|till|at|on|in)\s+)?(who(?:m|se)?|when|where|why)\b"
+)
+
+
+def _head_wh(q: str) -> str | None:
+    m = _HEAD_WH.search(q)
+    if m is None:
+        return None
+    return "who" if m.group(1).startswith("who") else m.group(1)
+
+
 def question_type(question: str) -> str:
     q = question.lower().strip()
+    head = _head_wh(q)
     if re.search(r"\bhow (?:much|many|long|old|far|large|big|often)\b|\bwhat (?:percentage|percent|amount|number|share|proportion|sum)\b", q):
         return "number"
     if re.search(r"\b(?:what|how) did .+ (?:say|describe|call|claim|think|tell)|\bwhat does .+ (?:say|think|claim)|\bhow did .+ describe", q):
         return "quote"
-    if re.search(r"\bwhen\b|\bwhat (?:year|day|date|month|time|century|decade)\b|\bwhich (?:year|day|date|month)\b", q):
+    if head == "when" or re.search(r"\bwhat (?:year|day|date|month|time|century|decade)\b|\bwhich (?:year|day|date|month)\b", q):
         return "when"
-    if re.search(r"\bwho(?:m|se)?\b", q):
+    if head == "who":
         return "who"
-    if re.search(r"\bwhere\b|\bwhat (?:country|city|place|state|nation)\b|\bwhich (?:country|city|place|state|nation)\b", q):
+    if head == "where" or re.search(r"\bwhat (?:country|city|place|state|nation)\b|\bwhich (?:country|city|place|state|nation)\b", q):
         return "where"
-    if re.search(r"\bwhy\b|\bwhat (?:reason|caused)\b", q):
+    if head == "why" or re.search(r"\bwhat (?:reason|caused)\b", q):
         return "why"
     if re.search(r"^\W*how\b", q):
         return "how"
