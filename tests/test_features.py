@@ -68,3 +68,16 @@ def test_times_of_day_answer_when_questions() -> None:
     q = "At what time did the alarm sound?"
     assert type_match("when", "An alarm sounded at 3:47, and a patrol car arrived nine minutes later.", q) == 1.0
     assert type_match("when", "The alarm system worked as designed.", q) == 0.0
+
+
+@pytest.mark.parametrize(
+    "sentence, expected",
+    [
+        ("The remains of a trading ship were found off Calvenna Point.", 1.0),
+        ("They moved the jars to a laboratory outside Port Isard.", 1.0),
+        ("The team met in Selvano.", 1.0),
+        ("The team met on Monday and again by March.", 0.0),  # days and months are not places
+    ],
+)
+def test_places_for_where_questions(sentence: str, expected: float) -> None:
+    assert type_match("where", sentence, "Where is the wreck?") == expected

@@ -36,7 +36,10 @@ NUMBER_RE = re.compile(
     re.I,
 )
 NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
-PLACE_RE = re.compile(r"\b(?:in|at|from|to|near|into|across)\s+(?:the\s+)?[A-Z][\w’'-]+", re.U)
+PLACE_RE = re.compile(
+    r"\b(?:in|at|from|to|near|into|across|off|outside|inside|along|beside|within|throughout|on|by|through|towards?)\s+(?:the\s+)?[A-Z][\w’'-]+",
+    re.U,
+)
 QUOTE_RE = re.compile(r"[“\"]")
 SAY_RE = re.compile(r"\b(?:say|said|says|told|claim|claimed|insist|insisted|state|stated|describe|described|call|called|argue|argued|add|added|note|noted|offer|offered|updated|repeated|remark|comment|commented|suggest|suggested|think|believe)\b", re.I)
 
@@ -114,6 +117,9 @@ def question_type(question: str) -> str:
     return "other"
 
 
+_CALENDAR = frozenset((_MONTHS + "|" + _DAYS).split("|"))
+
+
 def type_match(qtype: str, sentence: str, question: str) -> float:
     """1.0 when the sentence holds a word of the kind the question asks for, beyond the question's own."""
     qwords = set(words(question))
@@ -128,8 +134,8 @@ def type_match(qtype: str, sentence: str, question: str) -> float:
         return float(new(DATE_RE.findall(sentence)))
     if qtype == "who":
         return float(new(NAME_RE.findall(sentence)))
-    if qtype == "where":
-        return float(new(PLACE_RE.findall(sentence)))
+    if qtype == "where":  # "on Monday" is a day, not a place
+        return float(new([m for m in PLACE_RE.findall(sentence) if m.split()[-1].lower() not in _CALENDAR]))
     if qtype == "why":
         return float(bool(re.search(r"\b(?:because|since|due to|as a result|in order to|so that|stem|reason|after|following|for)\b", sentence, re.I)))
     if qtype == "quote":
