@@ -52,7 +52,9 @@ from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  
 from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES  # noqa: E402
 from qa.chain import condense, normalize_history  # noqa: E402
 from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
+from qa.embeddings import Embedder  # noqa: E402
 from qa.retrieval import Retrieval, search  # noqa: E402
+from qa.settings import Settings  # noqa: E402
 
 
 @dataclass
@@ -81,13 +83,16 @@ def labels(ex: Example, sids: list[int]) -> np.ndarray:
     return np.array([any(g and g in normalize_answer(ex.retrieval.snapshot.sentence_text(s)) for g in golds) for s in sids], dtype=bool)
 
 
-def answerer_with(base: ExtractiveAnswerer, rank_w: np.ndarray, ans_w: np.ndarray | None = None) -> ExtractiveAnswerer:
+def answerer_with(settings: Settings, embedder: Embedder, rank_w: np.ndarray | None = None) -> ExtractiveAnswerer:
+    """An answerer with these ranking weights (zeros: none yet) and nothing else learned.
+
+    Built without reading the shipped weights: the script's output depends on the data alone.
+    Answerability and continuation are fitted from its features, never from its weights.
+    """
     a = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
-    a.settings = base.settings
-    a.embedder = base.embedder
-    a.default_threshold = base.default_threshold
-    a.rank_w = rank_w
-    a.ans_w = ans_w if ans_w is not None else base.ans_w
+    a.settings, a.embedder, a.default_threshold = settings, embedder, 0.5
+    a.rank_w = rank_w if rank_w is not None else np.zeros(len(FEATURES))
+    a.ans_w = np.zeros(len(ANSWERABILITY_FEATURES))
     a.cont_w, a.cont_threshold = None, 1.0
     return a
 
@@ -221,11 +226,7 @@ def main() -> None:
             examples += build_examples(extra, load_gold(jsonl), f"gold{i}", "document")
         s = squad_index.settings
         print(f"{len(examples)} questions: " + ", ".join(f"{d} {sum(e.dataset == d for e in examples)}" for d in dict.fromkeys(e.dataset for e in examples)), file=sys.stderr)
-        # Nothing here reads the shipped weights: the output depends on the data alone.
-        base = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
-        base.settings, base.embedder, base.default_threshold = s, squad_index.embedder, 0.5
-        base.rank_w, base.ans_w = np.zeros(len(FEATURES)), np.zeros(len(ANSWERABILITY_FEATURES))
-        base.cont_w, base.cont_threshold = None, 1.0
+        base = answerer_with(s, squad_index.embedder)
         groups = np.array([e.group for e in examples])
 
         # ---- held-out evaluation, grouped by paragraph
@@ -238,7 +239,7 @@ def main() -> None:
             train = [examples[i] for i in tr]
             test = [examples[i] for i in te]
             rank_w = fit_ranker(base, train, args.c_rank)
-            a = answerer_with(base, rank_w)
+            a = answerer_with(s, squad_index.embedder, rank_w)
             Xtr, ans_tr, ok_tr = answerability_matrix(a, train)
             ans_w = fit_answerability(Xtr, ok_tr if args.label == "correct" else ans_tr, args.c_ans)
             Xte, _, top_ok = answerability_matrix(a, test)
@@ -293,7 +294,7 @@ def main() -> None:
 
         # ---- final fit on everything
         rank_w = fit_ranker(base, examples, args.c_rank)
-        a = answerer_with(base, rank_w)
+        a = answerer_with(s, squad_index.embedder, rank_w)
         X, ans_all, ok_all = answerability_matrix(a, examples)
         ans_w = fit_answerability(X, ok_all if args.label == "correct" else ans_all, args.c_ans)
         cont_w = fit_continuation(continuation_rows(a, examples), args.c_cont)
