@@ -67,6 +67,14 @@ def _clean(text: str) -> str:
     return _TAG_RE.sub(lambda m: "‹" + m.group(1), " ".join(text.split()))
 
 
+_OPENS_QUOTE = re.compile(r"^\s*[“\"]")
+
+
+def carries_on(text: str, next_text: str) -> bool:
+    """``next_text`` goes on from ``text``: a quotation that follows it, or one ``text`` left open."""
+    return bool(_OPENS_QUOTE.match(next_text)) or text.count("“") > text.count("”")
+
+
 def select_passages(
     snapshot: Snapshot, hits: list, ranked_sentences: list[tuple[int, int]], budget_tokens: int
 ) -> list[PromptPassage]:
@@ -85,12 +93,27 @@ def select_passages(
             chosen[rank] = set(range(first, last + 1))
     else:
         used = 0.0
+        taken: set[int] = set()
         for sid, rank in ranked_sentences:
-            s, e = snapshot.sentences[sid]
-            cost = (int(e) - int(s)) / CHARS_PER_TOKEN + 8  # + tags, ellipses
+            if sid in taken:
+                continue
+            # A sentence goes in with the one that carries on from it: the quotation after
+            # "She also had a message for the shareholders." is what was said, and it shares
+            # no words with the question, so the ranker alone seldom picks it.
+            group = [sid]
+            last = int(snapshot.chunks[hits[rank].chunk, 3])
+            while group[-1] < last and len(group) < 3 and carries_on(snapshot.sentence_text(group[-1]), snapshot.sentence_text(group[-1] + 1)):
+                group.append(group[-1] + 1)
+            group = [g for g in group if g not in taken]
+            cost = sum((int(snapshot.sentences[g][1]) - int(snapshot.sentences[g][0])) / CHARS_PER_TOKEN + 8 for g in group)  # + tags, ellipses
             if chosen and used + cost > budget_tokens:
-                continue  # a shorter, lower-ranked sentence may still fit
-            chosen.setdefault(rank, set()).add(sid)
+                if len(group) > 1:  # the sentence alone may still fit
+                    group = group[:1]
+                    cost = (int(snapshot.sentences[sid][1]) - int(snapshot.sentences[sid][0])) / CHARS_PER_TOKEN + 8
+                if used + cost > budget_tokens:
+                    continue  # a shorter, lower-ranked sentence may still fit
+            chosen.setdefault(rank, set()).update(group)
+            taken.update(group)
             used += cost
     out: list[PromptPassage] = []
     for rank in sorted(chosen):
