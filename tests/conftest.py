@@ -38,6 +38,17 @@ def seed_assistant(seed_index: Path):
     return Assistant.open(seed_index, create=False)
 
 
+def one_document_assistant(tmp_path_factory: pytest.TempPathFactory, name: str, text: str):
+    """An index over one document written for a test (module fixtures build theirs with it)."""
+    from qa import Assistant
+
+    root = tmp_path_factory.mktemp(Path(name).stem)
+    (root / name).write_text(text, encoding="utf-8")
+    a = Assistant.open(root / "idx")
+    a.add([root / name])
+    return a
+
+
 @pytest.fixture
 def index_copy(seed_index: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "index"

@@ -14,6 +14,7 @@ from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, load_weigh
 from qa.answerers.features import ANAPHOR_OPENING, CONTINUATION_FEATURES
 from qa.evaluation import split_answer_sentences
 from qa.retrieval import search
+from tests.conftest import one_document_assistant
 from tests.test_answering import assert_exact
 
 TEXT = """Halbrook tram survey shows drivers far from stops will not switch
@@ -30,12 +31,7 @@ QUESTION = "What did the survey find about residents who live more than a kilome
 
 @pytest.fixture(scope="module")
 def tram(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    root = tmp_path_factory.mktemp("tram")
-    (root / "docs").mkdir()
-    (root / "docs" / "tram_survey.txt").write_text(TEXT, encoding="utf-8")
-    a = Assistant.open(root / "idx")
-    a.add([root / "docs"])
-    return a
+    return one_document_assistant(tmp_path_factory, "tram_survey.txt", TEXT)
 
 
 def _answer(a: Assistant, question: str, *, threshold: float | None = None, weights: Path | None = None, max_chars: int | None = None):
@@ -154,11 +150,7 @@ Commuters said the strike had doubled some journeys.
 
 @pytest.fixture(scope="module")
 def ferry(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    root = tmp_path_factory.mktemp("ferry")
-    (root / "ferry.txt").write_text(FERRY, encoding="utf-8")
-    a = Assistant.open(root / "idx")
-    a.add([root / "ferry.txt"])
-    return a
+    return one_document_assistant(tmp_path_factory, "ferry.txt", FERRY)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from qa import Assistant
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.prompts import CHARS_PER_TOKEN, carries_on, select_passages
 from qa.retrieval import search
+from tests.conftest import one_document_assistant
 
 TEXT = """Tamsin dock strike enters sixth week
 
@@ -30,12 +31,7 @@ QUOTE = "You have had your bumper year"
 
 @pytest.fixture(scope="module")
 def strike(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    root = tmp_path_factory.mktemp("strike")
-    (root / "docs").mkdir()
-    (root / "docs" / "strike.txt").write_text(TEXT, encoding="utf-8")
-    a = Assistant.open(root / "idx")
-    a.add([root / "docs"])
-    return a
+    return one_document_assistant(tmp_path_factory, "strike.txt", TEXT)
 
 
 def _ranked(a: Assistant, question: str) -> tuple[object, list[tuple[int, int]]]:
