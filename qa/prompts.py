@@ -19,6 +19,7 @@ from string import Template
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from qa.citations import is_instruction
 from qa.settings import PROMPTS_DIR
 from qa.store import Snapshot
 
@@ -102,7 +103,10 @@ def select_passages(
             # no words with the question, so the ranker alone seldom picks it.
             group = [sid]
             last = int(snapshot.chunks[hits[rank].chunk, 3])
-            while group[-1] < last and len(group) < 3 and carries_on(snapshot.sentence_text(group[-1]), snapshot.sentence_text(group[-1] + 1)):
+            while group[-1] < last and len(group) < 3:
+                text, nxt = snapshot.sentence_text(group[-1]), snapshot.sentence_text(group[-1] + 1)
+                if not carries_on(text, nxt) or is_instruction(nxt):  # the ranker never picks an instruction either
+                    break
                 group.append(group[-1] + 1)
             group = [g for g in group if g not in taken]
             cost = sum((int(snapshot.sentences[g][1]) - int(snapshot.sentences[g][0])) / CHARS_PER_TOKEN + 8 for g in group)  # + tags, ellipses
