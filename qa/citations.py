@@ -75,8 +75,12 @@ _ABBREVIATIONS = frozenset(
 )
 
 
-def _is_sentence_end(text: str, m: re.Match[str]) -> bool:
-    """A terminator ends a sentence unless an abbreviation/initial precedes it or lower case follows."""
+def is_sentence_end(text: str, m: re.Match[str]) -> bool:
+    """A terminator ends a sentence unless an abbreviation/initial precedes it or lower case follows.
+
+    ``m`` matches the terminator (at ``m.start()``) and what closes it (quotes, markers).
+    Shared by the answer stream and the evaluation, so both cut an answer the same way.
+    """
     if text[m.start()] == ".":
         before = re.search(r"([A-Za-z]+)$", text[: m.start()])
         if before and (before.group(1).lower() in _ABBREVIATIONS or (len(before.group(1)) == 1 and before.group(1).isupper())):
@@ -123,7 +127,7 @@ class SentenceStream:
                 rest = self.raw[m.end() :]
                 if not rest.strip() or rest.lstrip().startswith("["):
                     break  # cannot tell yet: more text or more markers may follow
-                if rest[0].isspace() and _is_sentence_end(self.raw, m):
+                if rest[0].isspace() and is_sentence_end(self.raw, m):
                     end = m.end()
                     break
             if end is None:

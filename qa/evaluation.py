@@ -378,15 +378,15 @@ def split_answer_sentences(text: str) -> list[tuple[str, list[int]]]:
 
     A marker belongs to the sentence it follows, also when it comes after the period
     ("... in 2020. [1]"), which is where both our answerer and most LLMs put it.
-    A period followed by a lower-case word ("U.S. officials") does not end a sentence.
+    A period followed by a lower-case word ("U.S. officials") or after an abbreviation or
+    an initial ("Dr. Amara Quillfeather") does not end a sentence (the answer stream's rule).
     """
+    from qa.citations import is_sentence_end
+
     pieces: list[str] = []
     start = 0
     for m in _SENTENCE_END_RE.finditer(text):
-        nxt = m.end()
-        while nxt < len(text) and text[nxt].isspace():
-            nxt += 1
-        if nxt < len(text) and text[nxt].islower():
+        if not is_sentence_end(text, m):
             continue
         pieces.append(text[start : m.end()])
         start = m.end()

@@ -246,6 +246,20 @@ def test_split_answer_sentences_attaches_markers_to_the_sentence_before() -> Non
     assert split_answer_sentences("No markers here") == [("No markers here", [])]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The mission’s principal investigator, Dr. Amara Quillfeather, has worked on it since 2014. [1]",
+        "Prof. Henrik Stavely said the radar had never been tested. [1]",
+        "She trained at St. Aldric’s hospital under J. R. Mallory. [1]",
+        "He wore the No. 9 shirt for Brenvik. [1]",
+    ],
+)
+def test_split_answer_sentences_keeps_abbreviations_and_initials_inside(text: str) -> None:
+    # One quoted sentence is one answer sentence, so its one marker covers all of it.
+    assert split_answer_sentences(text) == [(text.removesuffix(" [1]"), [1])]
+
+
 def test_sentence_support_lexical_and_embedding() -> None:
     s1, e1 = span_of(DOC, S1)
     s3, e3 = span_of(DOC, S3)
