@@ -44,9 +44,14 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def test_training_set_is_consistent_with_the_sentence_splitter() -> None:
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--questions", "eval/dev/questions.jsonl", "--docs", "eval/dev/docs", "--id-prefix", "dev"]],
+    ids=["train", "eval-dev"],
+)
+def test_training_set_is_consistent_with_the_sentence_splitter(args: list[str]) -> None:
     """Every gold support string is one sentence as the splitter cuts it: a splitter change
-    that breaks that would silently mislabel the training data."""
-    r = subprocess.run([sys.executable, "train/verify.py"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    that breaks that would silently mislabel the training data (and the dev set's gold)."""
+    r = subprocess.run([sys.executable, "train/verify.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "OK: all checks passed" in r.stdout

@@ -44,6 +44,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--questions", type=Path, default=HERE / "questions.jsonl")
     ap.add_argument("--docs", type=Path, default=HERE / "docs")
+    ap.add_argument("--id-prefix", default="train", help="ids look like PREFIX-<doc>-NN (eval/dev uses dev)")
     args = ap.parse_args()
     errors = []
     docs = {}
@@ -81,8 +82,8 @@ def main() -> int:
         src = q["source"]
         per_doc[src] += 1
         per_doc_type[(src, typ)] += 1
-        if not re.fullmatch(r"train-[a-z0-9_]+-\d{2,}", qid):
-            err("id does not look like train-<doc>-NN")
+        if not re.fullmatch(rf"{re.escape(args.id_prefix)}-[a-z0-9_]+-\d{{2,}}", qid):
+            err(f"id does not look like {args.id_prefix}-<doc>-NN")
         if src not in docs:
             err(f"source {src!r} not found in docs/")
             continue
