@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answerers.features import number_kind, question_type, type_match
+from qa.answerers.features import number_kind, question_type, role_name, type_match
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,21 @@ def test_times_of_day_answer_when_questions() -> None:
 )
 def test_places_for_where_questions(sentence: str, expected: float) -> None:
     assert type_match("where", sentence, "Where is the wreck?") == expected
+
+
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        # A name beside a role: the answer to a "who" question that names the role in other words.
+        ("Who heads the dock workers' union?", "The union’s general secretary, Mara Quell, dismissed the figure.", 1.0),
+        ("Who is in charge of the inquiry?", "Dr. Ines Calloway, the county’s chief medical officer, will lead it.", 1.0),
+        ("Who runs the agency?", "Its director, Prof. Oskar Brandt, declined to comment.", 1.0),
+        # The name is the question's own, or there is no role beside it, or it is not a "who" question.
+        ("Who is Mara Quell?", "The union’s general secretary, Mara Quell, dismissed the figure.", 0.0),
+        ("Who heads the union?", "Mara Quell dismissed the figure on Tuesday.", 0.0),
+        ("Who heads the union?", "The union said 81 percent of members had voted.", 0.0),
+        ("When did the general secretary speak?", "The union’s general secretary, Mara Quell, spoke on Tuesday.", 0.0),
+    ],
+)
+def test_who_questions_find_a_name_beside_a_role(question: str, sentence: str, expected: float) -> None:
+    assert role_name(question_type(question), sentence, question) == expected

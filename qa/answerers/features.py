@@ -143,6 +143,31 @@ def type_match(qtype: str, sentence: str, question: str) -> float:
     return 0.0
 
 
+# Nouns for a position someone holds. A "who" question is often answered by a name in
+# apposition with one ("the union's general secretary, Teodora Vance," / "Marisol Quenby,
+# the county's chief health officer,") while the question names the role in other words
+# ("Who heads the union?"), so neither the words nor the bare "a new name" match say so.
+_ROLES = (
+    "chief|executive|director|president|head|leader|minister|secretary|spokesman|spokeswoman|spokesperson|"
+    "chair|chairman|chairwoman|chairperson|manager|mayor|governor|founder|commissioner|inspector|superintendent|"
+    "officer|official|captain|coach|editor|owner|principal|dean|chancellor|judge|mediator|curator|conductor|"
+    "ambassador|general"
+)
+_PROPER = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*"
+ROLE_NAME_RE = re.compile(
+    rf"\b(?:{_ROLES})(?:\s+\w+)?,\s+(?:(?:Dr|Mr|Ms|Mrs|Prof)\.\s+)?{_PROPER}"  # role, Name
+    rf"|{_PROPER},\s+(?:the|a|an|its|their|his|her)\s+(?:[\w’'-]+\s+){{0,3}}(?:{_ROLES})\b"  # Name, the ... role
+)
+
+
+def role_name(qtype: str, sentence: str, question: str) -> float:
+    """1.0 for a "who" question when the sentence puts a name the question lacks beside a role."""
+    if qtype != "who":
+        return 0.0
+    asked = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
+    return float(any(w.lower() not in asked for m in ROLE_NAME_RE.findall(sentence) for w in re.findall(r"[A-Z][\w’'-]+", m)))
+
+
 def new_name(sentence: str, question: str) -> float:
     """1.0 when the sentence names someone or something the question does not: the usual answer."""
     q = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
@@ -227,6 +252,7 @@ FEATURES = (
     "soft",
     "soft_ctx",
     "new_name",
+    "role_name",
 )
 
 
@@ -277,6 +303,7 @@ def sentence_features(
             soft,
             soft_ctx,
             new_name(text, question),
+            role_name(qtype, text, question),
         ],
         dtype=np.float64,
     )
