@@ -99,3 +99,40 @@ def test_places_for_where_questions(sentence: str, expected: float) -> None:
 )
 def test_who_questions_find_a_name_beside_a_role(question: str, sentence: str, expected: float) -> None:
     assert role_name(question_type(question), sentence, question) == expected
+
+
+def test_answerability_knows_a_follow_up_and_how_much_of_its_history_the_best_sentence_holds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An elliptic follow-up ("And the year before?") has almost no words of its own; the
+    answerability model needs to know it is one (with its own learned offset) and how far
+    the best sentence covers the conversation's topic, or it abstains on most of them."""
+    from qa.answerers.extractive import ExtractiveAnswerer
+    from qa.answerers.features import ANSWERABILITY_FEATURES, FEATURES
+    from qa.chain import condense
+    from qa.retrieval import search
+    from tests.conftest import one_document_assistant
+
+    text = (
+        "Kelvary shop closures rise again\n\n"
+        "KELVARY — Some 1,460 shops closed in Kelvary in 2025, the retail federation said on Monday.\n"
+        "The year before, 1,210 had closed, and in 2023 the figure was 980.\n"
+        "The federation blamed higher business rates and weaker spending on clothes.\n"
+    )
+    a = one_document_assistant(tmp_path_factory, "kelvary.txt", text)
+    s = a.settings
+    answerer = ExtractiveAnswerer(s, embedder=a.embedder)
+    fa = {f: i for i, f in enumerate(ANSWERABILITY_FEATURES)}
+    fr = {f: i for i, f in enumerate(FEATURES)}
+
+    def analyze(question: str, history: list[tuple[str, str]]):
+        query, context = condense(question, history)
+        r = search(a.snapshot(), a.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+        return answerer.analyze(question, r, context)
+
+    follow = analyze("And the year before?", [("How many shops closed in Kelvary in 2025?", "1,460.")])
+    alone = analyze("How many shops closed in Kelvary in 2025?", [])
+    assert follow.answerability_features[fa["follow_up"]] == 1.0
+    assert alone.answerability_features[fa["follow_up"]] == 0.0
+    best = follow.candidates[0].features
+    assert follow.answerability_features[fa["best_history"]] == best[fr["history_lex"]] > 0.0

@@ -327,6 +327,8 @@ ANSWERABILITY_FEATURES = (
     "missing_numbers",
     "best_soft_ctx",
     "soft_missing",
+    "follow_up",
+    "best_history",
 )
 
 _Q_NAME_RE = re.compile(r"(?<!^)(?<![?.!]\s)\b[A-Z][\w’'-]*")
@@ -383,6 +385,10 @@ def answerability_features(
             (sum(n not in evidence_text for n in numbers) / len(numbers)) if numbers else 0.0,
             best[idx["soft_ctx"]],
             soft_missing,
+            # A follow-up ("And the year before?") has few words of its own: its evidence is
+            # judged with the conversation's topic, which the best sentence may cover.
+            1.0 if terms.context_stems else 0.0,
+            best[idx["history_lex"]],
         ],
         dtype=np.float64,
     )
