@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from qa.answer import MARKER_RE, Answer, Citation, Passage, strip_markers
+from qa.citations import is_sentence_end
 from qa.lexical import content_stems
 
 if TYPE_CHECKING:  # the Assistant pulls in torch; metric functions must not need it
@@ -381,8 +382,6 @@ def split_answer_sentences(text: str) -> list[tuple[str, list[int]]]:
     A period followed by a lower-case word ("U.S. officials") or after an abbreviation or
     an initial ("Dr. Amara Quillfeather") does not end a sentence (the answer stream's rule).
     """
-    from qa.citations import is_sentence_end
-
     pieces: list[str] = []
     start = 0
     for m in _SENTENCE_END_RE.finditer(text):

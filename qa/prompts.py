@@ -19,6 +19,7 @@ from string import Template
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from qa.answerers.features import leaves_quotation_open, opens_quotation
 from qa.citations import is_instruction
 from qa.settings import PROMPTS_DIR
 from qa.store import Snapshot
@@ -68,12 +69,9 @@ def _clean(text: str) -> str:
     return _TAG_RE.sub(lambda m: "‹" + m.group(1), " ".join(text.split()))
 
 
-_OPENS_QUOTE = re.compile(r"^\s*[“\"]")
-
-
 def carries_on(text: str, next_text: str) -> bool:
     """``next_text`` goes on from ``text``: a quotation that follows it, or one ``text`` left open."""
-    return bool(_OPENS_QUOTE.match(next_text)) or text.count("“") > text.count("”")
+    return opens_quotation(next_text) or leaves_quotation_open(text)
 
 
 def select_passages(
@@ -95,6 +93,11 @@ def select_passages(
     else:
         used = 0.0
         taken: set[int] = set()
+
+        def cost_of(sid: int) -> float:
+            start, end = snapshot.sentences[sid]
+            return (int(end) - int(start)) / CHARS_PER_TOKEN + 8  # + tags, ellipses
+
         for sid, rank in ranked_sentences:
             if sid in taken:
                 continue
@@ -109,11 +112,10 @@ def select_passages(
                     break
                 group.append(group[-1] + 1)
             group = [g for g in group if g not in taken]
-            cost = sum((int(snapshot.sentences[g][1]) - int(snapshot.sentences[g][0])) / CHARS_PER_TOKEN + 8 for g in group)  # + tags, ellipses
+            cost = sum(map(cost_of, group))
             if chosen and used + cost > budget_tokens:
                 if len(group) > 1:  # the sentence alone may still fit
-                    group = group[:1]
-                    cost = (int(snapshot.sentences[sid][1]) - int(snapshot.sentences[sid][0])) / CHARS_PER_TOKEN + 8
+                    group, cost = group[:1], cost_of(sid)
                 if used + cost > budget_tokens:
                     continue  # a shorter, lower-ranked sentence may still fit
             chosen.setdefault(rank, set()).update(group)

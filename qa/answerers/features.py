@@ -41,6 +41,16 @@ PLACE_RE = re.compile(
     re.U,
 )
 QUOTE_RE = re.compile(r"[“\"]")
+
+
+def opens_quotation(text: str) -> bool:
+    """The sentence starts with a quotation mark: a quotation (or the next part of one)."""
+    return text.lstrip()[:1] in ("“", '"')
+
+
+def leaves_quotation_open(text: str) -> bool:
+    """The sentence opens a quotation it does not close: the next sentence goes on with it."""
+    return text.count("“") > text.count("”")
 SAY_RE = re.compile(r"\b(?:say|said|says|told|claim|claimed|insist|insisted|state|stated|describe|described|call|called|argue|argued|add|added|note|noted|offer|offered|updated|repeated|remark|comment|commented|suggest|suggested|think|believe)\b", re.I)
 
 # Finer kinds of "number" question: "How old is she?" is answered by "Strauss, 67, ...", not by
@@ -433,7 +443,7 @@ def continuation_features(*, best: np.ndarray, nxt: np.ndarray, best_score: floa
         [
             1.0,
             1.0 if ANAPHOR_OPENING.match(next_text) else 0.0,
-            1.0 if next_text.lstrip()[:1] in "“\"" else 0.0,
+            1.0 if opens_quotation(next_text) else 0.0,
             1.0 if text.rstrip().endswith(":") else 0.0,
             best[i["novelty"]],
             best[i["echo"]],
@@ -450,10 +460,10 @@ def continuation_features(*, best: np.ndarray, nxt: np.ndarray, best_score: floa
             min(len(text) + len(next_text), 800) / 800.0,
             # A sentence that announces a quotation ("She also had a message for the
             # shareholders.") followed by the quotation itself.
-            1.0 if not QUOTE_RE.search(text) and next_text.lstrip()[:1] in "“\"" else 0.0,
+            1.0 if not QUOTE_RE.search(text) and opens_quotation(next_text) else 0.0,
             1.0 if QUOTE_RE.search(text) else 0.0,
             # A quotation that the sentence opens and the next one goes on with.
-            1.0 if text.count("“") > text.count("”") else 0.0,
+            1.0 if leaves_quotation_open(text) else 0.0,
         ],
         dtype=np.float64,
     )
