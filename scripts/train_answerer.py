@@ -104,6 +104,10 @@ class Continuation:
     features: np.ndarray | None  # None: no next sentence among the candidates, or the two are too long
     top_ok: bool
     next_ok: bool
+    # The rest of a quotation the answer opens (ExtractiveAnswerer.quotation_rest) holds the
+    # answer, without and with going on into the next sentence.
+    rest_ok: bool = False
+    next_rest_ok: bool = False
 
 
 def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> list[Continuation]:
@@ -116,7 +120,14 @@ def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> 
         snap, best, nxt = ex.retrieval.snapshot, an.candidates[0], an.next_candidate
         top_ok = bool(labels(ex, [best.sentence])[0])
         fits = nxt is not None and answerer.fits_together(snap, best, nxt)
-        rows.append(Continuation(an.continuation if fits else None, top_ok, fits and bool(labels(ex, [nxt.sentence])[0])))
+        start, end = int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1])
+        whole = end - start <= answerer.settings.max_answer_chars - 5  # (a longer one is trimmed, never extended)
+        rest = answerer.quotation_rest(snap, best.sentence, start) if whole else []
+        next_rest = answerer.quotation_rest(snap, nxt.sentence, start) if fits and nxt is not None else []
+        rows.append(Continuation(
+            an.continuation if fits else None, top_ok, fits and bool(labels(ex, [nxt.sentence])[0]),
+            rest_ok=bool(rest) and bool(labels(ex, rest).any()), next_rest_ok=bool(next_rest) and bool(labels(ex, next_rest).any()),
+        ))
     return rows
 
 
@@ -234,6 +245,8 @@ def main() -> None:
         oof_top_ok = np.zeros(len(examples), dtype=bool)
         oof_cont = np.full(len(examples), -1.0)  # held-out P(go on); -1: no next sentence to go on into
         oof_next_ok = np.zeros(len(examples), dtype=bool)
+        oof_rest_ok = np.zeros(len(examples), dtype=bool)
+        oof_next_rest_ok = np.zeros(len(examples), dtype=bool)
         answerable = np.array([e.item.answerable for e in examples])
         for fold, (tr, te) in enumerate(GroupKFold(n_splits=args.folds).split(examples, groups=groups)):
             train = [examples[i] for i in tr]
@@ -247,6 +260,7 @@ def main() -> None:
             oof_top_ok[te] = top_ok
             cont_w = fit_continuation(continuation_rows(a, train), args.c_cont)
             for i, row in zip(te, continuation_rows(a, test)):
+                oof_rest_ok[i], oof_next_rest_ok[i] = row.rest_ok, row.next_rest_ok
                 if row.features is not None:
                     oof_cont[i] = _sigmoid(float(row.features @ cont_w))
                     oof_next_ok[i] = row.next_ok
@@ -261,7 +275,10 @@ def main() -> None:
                 cont_threshold, cont_rate = float(t), float(go.sum() / answerable.sum())
                 break
         top1_sentence_ok = oof_top_ok.copy()
-        oof_top_ok = oof_top_ok | ((oof_cont >= cont_threshold) & oof_next_ok)  # what the answer text holds
+        goes_on = oof_cont >= cont_threshold
+        # what the answer text holds: the sentence, the next one if it goes on, and the rest
+        # of a quotation it leaves open
+        oof_top_ok = oof_top_ok | (goes_on & (oof_next_ok | oof_next_rest_ok)) | (~goes_on & oof_rest_ok)
 
         auroc = float(roc_auc_score(answerable, oof_prob))
         auroc_correct = float(roc_auc_score(oof_top_ok, oof_prob))

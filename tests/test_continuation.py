@@ -185,3 +185,69 @@ def test_continuation_features_for_quotations() -> None:
     assert (left_open["setup"], left_open["best_quote"], left_open["open_quote"]) == (0.0, 1.0, 1.0)
     closed = feats("“We owe them a service,” he said.", "“It will be done,” he added.")
     assert (closed["setup"], closed["best_quote"], closed["open_quote"]) == (0.0, 1.0, 0.0)
+
+
+HARBOUR = """Kestridge harbour wall to be rebuilt after winter storms
+
+KESTRIDGE — The harbour authority on Monday approved a £14 million plan to rebuild the sea wall that the February storms broke in three places.
+The authority’s chair, Maren Tolliver, said the old wall had been patched for decades.
+“We kept mending a wall that was built for the sea of 1920.
+The sea we have now is higher and angrier.
+This time we are building for the next hundred years, not the next ten,” she said.
+Fishing crews will have to moor at Dunwick while the work goes on.
+The skipper of the trawler Bright Dawn, Owen Carrick, said the move would cost crews dearly.
+“Every trip from Dunwick adds two hours and a tank of diesel.
+Nobody at the authority asked us how we would manage that, and nobody has offered to help with the cost.
+We will be out of pocket until the last crane leaves.
+I have told the authority that, and I will keep telling them until someone listens,” Carrick said.
+The work is due to start in May.
+"""
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    return one_document_assistant(tmp_path_factory, "harbour.txt", HARBOUR)
+
+
+def test_an_answer_that_opens_a_quotation_goes_on_to_its_end(harbour: Assistant) -> None:
+    """The answer would otherwise stop after “We kept mending a wall ... 1920." and leave out
+    the rest of what she said, and a dangling quotation mark."""
+    answerer, analysis, ans = _answer(harbour, "What did the chair say about the old wall?")
+    assert "We kept mending a wall" in ans.answer
+    assert "higher and angrier" in ans.answer and ans.answer.rstrip(" [1]").endswith("she said.")
+    assert len(ans.citations) == 1 and ans.citations[0].quote.endswith("not the next ten,” she said.")
+    assert all(cited == [1] for _, cited in split_answer_sentences(ans.answer))
+    assert_exact(harbour, ans)
+
+
+def test_a_quotation_too_long_for_the_limit_is_not_gone_into(harbour: Assistant) -> None:
+    """Carrick's quotation is ~290 characters: with his introduction it exceeds 400, so an
+    answer from the introduction stays as the ranker chose it."""
+    snap = harbour.snapshot()
+    answerer = ExtractiveAnswerer(harbour.settings, embedder=harbour.embedder)
+    opening = next(i for i in range(len(snap.sentences)) if snap.sentence_text(i).startswith("“Every trip"))
+    start = int(snap.sentences[opening, 0])
+    rest = answerer.quotation_rest(snap, opening, start)
+    assert [snap.sentence_text(k)[:20] for k in rest] == ["Nobody at the author", "We will be out of po", "I have told the auth"]
+    # From the introduction, the same quotation no longer fits 400 characters.
+    assert answerer.quotation_rest(snap, opening, int(snap.sentences[opening - 1, 0])) == []
+    tight = ExtractiveAnswerer(harbour.settings.model_copy(update={"max_answer_chars": 200}), embedder=harbour.embedder)
+    assert tight.quotation_rest(snap, opening, start) == []
+
+
+def test_a_closed_or_stray_quotation_is_not_gone_into(tmp_path_factory: pytest.TempPathFactory) -> None:
+    text = (
+        "Town notes\n\n"
+        "The mayor said the fair was a success.\n"
+        "“It was the best year yet,” she said.\n"
+        "A sign at the gate read “Welcome.\n"
+        + "".join(f"Stall {i} sold out by noon.\n" for i in range(12))
+    )
+    a = one_document_assistant(tmp_path_factory, "notes.txt", text)
+    snap = a.snapshot()
+    answerer = ExtractiveAnswerer(a.settings, embedder=a.embedder)
+    closed = next(i for i in range(len(snap.sentences)) if snap.sentence_text(i).startswith("“It was"))
+    stray = next(i for i in range(len(snap.sentences)) if snap.sentence_text(i).startswith("A sign"))
+    assert answerer.quotation_rest(snap, closed, int(snap.sentences[closed, 0])) == []
+    # A mark never closed runs past any real quotation: not a quotation to finish.
+    assert answerer.quotation_rest(snap, stray, int(snap.sentences[stray, 0])) == []

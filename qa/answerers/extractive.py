@@ -117,6 +117,36 @@ def is_instruction_sentence(snapshot: Snapshot, sid: int) -> bool:
     return flag
 
 
+def quotation_state(text: str, state: bool = False) -> bool:
+    """Whether a quotation is open after ``text``, given whether one was open before it."""
+    for ch in text:
+        if ch == "“":
+            state = True
+        elif ch == "”":
+            state = False
+        elif ch == '"':
+            state = not state
+    return state
+
+
+_OPEN_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, bool]]" = weakref.WeakKeyDictionary()
+
+
+def quotation_open_at(snapshot: Snapshot, sid: int) -> bool:
+    """Whether the sentence starts inside a quotation that an earlier sentence opened."""
+    cache = _OPEN_CACHE.setdefault(snapshot, {})
+    if sid not in cache:
+        state = False
+        for i in snapshot.doc_sentences(int(snapshot.sentence_doc[sid])):
+            cache[i] = state
+            state = quotation_state(snapshot.sentence_text(i), state)
+    return cache[sid]
+
+
+#: A quotation running longer than this is taken for a stray or unclosed mark.
+MAX_QUOTATION_SENTENCES = 8
+
+
 def sentence_stems(snapshot: Snapshot, sid: int) -> frozenset[str]:
     return _stems_entry(snapshot, sid)[1]
 
@@ -206,7 +236,7 @@ class ExtractiveAnswerer:
         seen: set[int] = set()
         evidence: set[str] = set()
         # First pass: which sentences, with which context; features need all of them at once.
-        rows: list[tuple[int, int, int, float, float, frozenset[str], int | None, bool]] = []
+        rows: list[tuple[int, int, int, float, float, frozenset[str], tuple[int, ...], bool]] = []
         for rank, hit in enumerate(retrieval.hits):
             first, last = int(snap.chunks[hit.chunk, 2]), int(snap.chunks[hit.chunk, 3])
             doc_idx = int(snap.chunk_doc[hit.chunk])
@@ -224,13 +254,14 @@ class ExtractiveAnswerer:
             for j, sid in enumerate(ids):
                 seen.add(sid)
                 prev = sid - 1 if sid > 0 and snap.sentence_doc[sid - 1] == doc_idx else None
+                around = (prev,) if prev is not None else ()
                 cos_ctx = float(cos[j])
                 ctx = title_stems
-                if prev is not None:
-                    ctx = ctx | sentence_stems(snap, prev)
-                    ctx_vec = snap.sentence_vectors[prev] + vecs[j]
+                if around:
+                    ctx = ctx.union(*(sentence_stems(snap, k) for k in around))
+                    ctx_vec = snap.sentence_vectors[list(around)].sum(axis=0) + vecs[j]
                     cos_ctx = float(ctx_vec @ retrieval.vector / (np.linalg.norm(ctx_vec) or 1.0))
-                rows.append((sid, hit.chunk, rank, float(cos[j]), cos_ctx, ctx, prev, sid == first))
+                rows.append((sid, hit.chunk, rank, float(cos[j]), cos_ctx, ctx, around, sid == first))
         soft = self._soft_match(question, terms, snap, [(r[0], r[6], int(snap.chunk_doc[r[1]])) for r in rows])
         cands: list[Candidate] = []
         contexts: dict[int, frozenset[str]] = {}
@@ -274,7 +305,7 @@ class ExtractiveAnswerer:
         return Analysis(terms, ranked, feats_a, nxt, feats_c)
 
     def _soft_match(
-        self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, int | None, int]]
+        self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, tuple[int, ...], int]]
     ) -> list[tuple[float, float, float]]:
         """Per candidate: idf-weighted meaning match of the question's words in the sentence, in
         sentence + context, and the worst-matched rare question word (1 = nothing like it there).
@@ -285,7 +316,7 @@ class ExtractiveAnswerer:
         qwords = [w for w in dict.fromkeys(content_words(question)) if stem(w) in terms.weights]
         if not rows or not qwords or self.embedder is None:
             return [(0.0, 0.0, 0.0)] * len(rows)
-        sent_words = {k: sentence_words(snap, k) for sid, prev, doc in rows for k in (sid, prev, -1 - doc) if k is not None}
+        sent_words = {k: sentence_words(snap, k) for sid, around, doc in rows for k in (sid, *around, -1 - doc)}
         vocab = list(dict.fromkeys(w for ws in sent_words.values() for w in ws))
         if not vocab:
             return [(0.0, 0.0, 0.0)] * len(rows)
@@ -300,9 +331,9 @@ class ExtractiveAnswerer:
         wsum = float(weights.sum()) or 1.0
         wmax = float(weights.max()) or 1.0
         out = []
-        for sid, prev, doc in rows:
+        for sid, around, doc in rows:
             own = [col[w] for w in sent_words[sid]]
-            ctx = own + [col[w] for k in (prev, -1 - doc) if k is not None for w in sent_words[k]]
+            ctx = own + [col[w] for k in (*around, -1 - doc) for w in sent_words[k]]
             best_own = sim[:, own].max(axis=1) if own else np.zeros(len(qwords))
             best_ctx = sim[:, ctx].max(axis=1) if ctx else np.zeros(len(qwords))
             out.append((
@@ -336,14 +367,44 @@ class ExtractiveAnswerer:
             cs, ce = min(cs, int(snap.chunks[nxt.chunk, 0])), max(ce, int(snap.chunks[nxt.chunk, 1]))
         else:
             s, e = _trim_span(doc.text, int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1]), analysis.terms, limit)
+        # Every sentence carries its marker, also the first of two that share one citation.
+        parts = [(s, int(snap.sentences[best.sentence, 1])), (int(snap.sentences[nxt.sentence, 0]), e)] if nxt is not None else [(s, e)]
+        last = nxt.sentence if nxt is not None else best.sentence
+        if e == int(snap.sentences[last, 1]):
+            rest = self.quotation_rest(snap, last, s)
+            parts += [(int(snap.sentences[k, 0]), int(snap.sentences[k, 1])) for k in rest]
+            e = parts[-1][1]
+            ce = max(ce, e)
         citation = Citation(
             n=1, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
             start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(_sigmoid(best.score), 4),
         )
-        # Every sentence carries its marker, also the first of two that share one citation.
-        parts = [(s, int(snap.sentences[best.sentence, 1])), (int(snap.sentences[nxt.sentence, 0]), e)] if nxt is not None else [(s, e)]
         text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
         return Answer(None, question, text, False, [citation], passages, self.name, answerability=round(prob, 4))
+
+    def quotation_rest(self, snap: Snapshot, last: int, start: int) -> list[int]:
+        """The sentences that finish a quotation the answer opens and leaves open, when all fit.
+
+        An answer that stops inside a quotation ("“Sending soldiers across that river would
+        turn a humanitarian crisis into a regional war.") leaves out the rest of what the
+        speaker said, which is usually what a "what did X say" question asks for, and a
+        dangling quotation mark; so the answer goes on to the sentence that closes it, or
+        stays as it is if the whole quotation does not fit the length limit.
+        """
+        doc = snap.documents[int(snap.sentence_doc[last])]
+        if not quotation_state(doc.text[start : int(snap.sentences[last, 1])]):
+            return []
+        end_of_doc = snap.doc_sentences(int(snap.sentence_doc[last])).stop
+        rest: list[int] = []
+        for k in range(last + 1, min(end_of_doc, last + 1 + MAX_QUOTATION_SENTENCES)):
+            if not quotation_open_at(snap, k) or is_instruction_sentence(snap, k):
+                return []
+            if int(snap.sentences[k, 1]) - start > self.settings.max_answer_chars - 5:
+                return []
+            rest.append(k)
+            if not quotation_state(snap.sentence_text(k), True):
+                return rest
+        return []
 
     def fits_together(self, snap: Snapshot, best: Candidate, nxt: Candidate) -> bool:
         """Both sentences within the answer length limit (a continuation is never trimmed)."""
