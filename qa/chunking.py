@@ -15,7 +15,7 @@ from dataclasses import dataclass
 _ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof sr jr st mt vs etc e.g i.e inc ltd co corp gen col lt sgt capt cmdr
     rep sen gov pres rev hon fig figs vol eds approx jan feb mar apr jun jul aug sep
-    sept oct nov dec u.s u.k u.n a.m p.m al""".split()
+    sept oct nov dec u.s u.k u.n a.m p.m al dept univ est""".split()
 )
 # Words that open sentences and are no one's name: after "to Y." they mean a new sentence.
 _SENTENCE_OPENERS = frozenset(
@@ -46,8 +46,12 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
-    """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence."""
+def is_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence.
+
+    Shared with the answer splitter (:func:`qa.citations.is_sentence_end`), so an answer
+    quoting a document sentence is cut where the document was.
+    """
     word_start = dot
     while word_start > 0 and not text[word_start - 1].isspace() and text[word_start - 1] not in "(\"“'":
         word_start -= 1
@@ -82,7 +86,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         seg_start = line_start
         for m in _END_RE.finditer(text, line_start, line_end):
             stop = m.end()
-            if text[m.start()] == "." and _is_abbreviation(text, m.start()):
+            if text[m.start()] == "." and is_abbreviation(text, m.start()):
                 continue
             # Next non-space character must plausibly start a sentence.
             nxt = stop

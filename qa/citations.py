@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.answer import Answer, Citation
+from qa.chunking import is_abbreviation
 from qa.lexical import content_stems
 from qa.store import Snapshot
 
@@ -70,9 +71,6 @@ def strip_all_markers(text: str) -> str:
 # ---------------------------------------------------------------------------- sentences in a stream
 
 _END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)]*(?:\s*""" + MARKER_ANY_RE.pattern + r")*", re.I)
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr gen sen rep gov pres prof col lt sgt capt vs etc inc corp ltd co fig approx dept est univ".split()
-)
 
 
 def is_sentence_end(text: str, m: re.Match[str]) -> bool:
@@ -81,12 +79,10 @@ def is_sentence_end(text: str, m: re.Match[str]) -> bool:
     ``m`` matches the terminator (at ``m.start()``) and what closes it (quotes, markers).
     Shared by the answer stream and the evaluation, so both cut an answer the same way.
     """
-    if text[m.start()] == ".":
-        before = re.search(r"([A-Za-z]+)$", text[: m.start()])
-        if before and (before.group(1).lower() in _ABBREVIATIONS or (len(before.group(1)) == 1 and before.group(1).isupper())):
-            return False
-        if before and before.group(1).lower() in ("no", "nos") and re.match(r"\s*\d", text[m.end() :]):
-            return False  # "the No. 9 shirt", but "the council said no. The vote..." ends there
+    # "Dr.", "J.", "U.S.", "the No. 9 shirt" (but "the council said no. The vote..."); the
+    # markers after the period are skipped, as the rule looks at the word that follows.
+    if text[m.start()] == "." and is_abbreviation(text[: m.start() + 1] + text[m.end() :], m.start()):
+        return False
     rest = text[m.end() :]
     nxt = rest.lstrip()
     return not nxt or not (nxt[0].islower() or nxt[0].isdigit())

@@ -260,6 +260,24 @@ def test_split_answer_sentences_keeps_abbreviations_and_initials_inside(text: st
     assert split_answer_sentences(text) == [(text.removesuffix(" [1]"), [1])]
 
 
+def test_answers_and_documents_are_cut_into_the_same_sentences() -> None:
+    """The index's splitter and the answer splitter share one abbreviation rule: an answer
+    quoting document sentences splits exactly where the document did (they once had two
+    lists, and "U.S." or "9 a.m." cut an answer where the document was not cut)."""
+    from qa.chunking import split_sentences
+
+    doc = (
+        "The U.S. delegation with Gen. Tomas Reyes arrived at 9 a.m. Talks at the Dept. of Trade ran late. "
+        "The No. 2 negotiator, J. K. Osei, said no. "
+        "The problem reduces to X. There is no faster way."
+    )
+    doc_sentences = [doc[s:e] for s, e in split_sentences(doc)]
+    assert doc_sentences[0].endswith("9 a.m. Talks at the Dept. of Trade ran late.")  # "a.m." is never an end
+    assert doc_sentences[-2:] == ["The problem reduces to X.", "There is no faster way."]
+    answer = " ".join(f"{t} [{i}]" for i, t in enumerate(doc_sentences, 1))
+    assert split_answer_sentences(answer) == [(t, [i]) for i, t in enumerate(doc_sentences, 1)]
+
+
 def test_sentence_support_lexical_and_embedding() -> None:
     s1, e1 = span_of(DOC, S1)
     s3, e3 = span_of(DOC, S3)
