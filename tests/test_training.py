@@ -46,8 +46,12 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--questions", "eval/dev/questions.jsonl", "--docs", "eval/dev/docs", "--id-prefix", "dev"]],
-    ids=["train", "eval-dev"],
+    [
+        [],
+        ["--questions", "eval/dev/questions.jsonl", "--docs", "eval/dev/docs", "--id-prefix", "dev"],
+        ["--questions", "eval/genres/questions.jsonl", "--docs", "eval/genres/docs", "--id-prefix", "gen"],
+    ],
+    ids=["train", "eval-dev", "eval-genres"],
 )
 def test_training_set_is_consistent_with_the_sentence_splitter(args: list[str]) -> None:
     """Every gold support string is one sentence as the splitter cuts it: a splitter change
