@@ -175,6 +175,24 @@ def is_instruction(text: str) -> bool:
     return m.group(1).lower() in _COMMUNICATION_VERBS or bool(_ADDRESS_RE.search(text))
 
 
+# ---------------------------------------------------------------------------- page furniture
+
+_FURNITURE_RE = re.compile(
+    r"^\W*(?:(?:related(?:\s+(?:stories|articles|coverage|content|links?))?|read\s+(?:more|also|next)|also\s+read|see\s+also|"
+    r"more\s+on\s+(?:this|this\s+story)|recommended(?:\s+for\s+you)?|sponsored(?:\s+content)?|you\s+may\s+also\s+like)\s*[:|»›>]"
+    r"|advertisement\W*$)",
+    re.I,
+)
+
+
+def is_page_furniture(text: str) -> bool:
+    """A line a saved web page carries around the article, not something the article says:
+    "Related: Ellsmoor bus fares to rise 5 percent" is another story's headline, so it never
+    answers a question or supports a sentence (photo captions do describe the story, and stay).
+    """
+    return bool(_FURNITURE_RE.match(text))
+
+
 # ---------------------------------------------------------------------------- support
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
@@ -278,12 +296,12 @@ class Verifier:
         from qa.answerers.extractive import sentence_df  # stem document frequencies, cached per snapshot
 
         self._df, self._n = sentence_df(snapshot)
-        # candidate spans per rank: (first, last, stems, vector, text); instructions left out
+        # candidate spans per rank: (first, last, stems, vector, text); instructions and page furniture left out
         self.spans: list[list[tuple[int, int, frozenset[str], np.ndarray, str]]] = []
         for chunk in self.chunks:
             first, last = int(snapshot.chunks[chunk, 2]), int(snapshot.chunks[chunk, 3])
             texts = {sid: self._text(sid, sid) for sid in range(first, last + 1)}
-            ok = {sid for sid, t in texts.items() if not is_instruction(t)}
+            ok = {sid for sid, t in texts.items() if not is_instruction(t) and not is_page_furniture(t)}
             stems = {sid: frozenset(content_stems(texts[sid])) for sid in ok}
             cands = []
             for sid in sorted(ok):

@@ -419,6 +419,40 @@ def test_injection_obeying_model_is_not_shown(injection_index: Path, fake_backen
     assert "hacked" not in "".join(p for p in pieces if isinstance(p, str)).lower()  # not even while streaming
 
 
+# --------------------------------------------------------------------------- page furniture
+
+FARES = """Ellsmoor tram depot to close for a month of repairs
+
+ELLSMOOR — The city’s only tram depot will close for four weeks from June 2 while workers replace its roof, the transport authority said on Monday.
+Trams will be parked overnight at the Harrow Lane sidings instead, and early services on the northern line will start 20 minutes later than usual.
+Related: Ellsmoor bus fares to rise 5 percent from January
+The authority said the repairs would cost about 3.4 million euros.
+"""
+
+
+def test_page_furniture_is_recognised() -> None:
+    from qa.citations import is_page_furniture
+
+    for line in ["Related: Ellsmoor bus fares to rise", "See also: Lake Orsa", "READ MORE | The vote", "Advertisement", "Recommended for you: x"]:
+        assert is_page_furniture(line), line
+    for line in ["Related problems include X.", "Photo: Nadia Brekker at the pass.", "Advertisement spending rose 5 percent.", "He said: “Read more.”"]:
+        assert not is_page_furniture(line), line
+
+
+def test_another_storys_headline_is_neither_an_answer_nor_support(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A "Related:" line is a link to another story: the article does not say bus fares will rise."""
+    from tests.conftest import one_document_assistant
+
+    a = one_document_assistant(tmp_path_factory, "fares.txt", FARES)
+    ans = a.ask("How much will bus fares rise in January?")
+    assert "Related" not in ans.answer and "5 percent" not in ans.answer, ans.answer
+    # A model that repeats the headline gets no citation for it (and the answer falls back).
+    chain, _ = generative_chain(a, fake_model("Bus fares in Ellsmoor will rise 5 percent from January [1]."))
+    gen = ask(chain, "How much will bus fares rise in January?")
+    assert not any("Related" in c.quote for c in gen.citations), gen.citations
+    assert gen.fallback or gen.abstained
+
+
 # --------------------------------------------------------------------------- backends
 
 
