@@ -120,9 +120,8 @@ def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> 
         snap, best, nxt = ex.retrieval.snapshot, an.candidates[0], an.next_candidate
         top_ok = bool(labels(ex, [best.sentence])[0])
         fits = nxt is not None and answerer.fits_together(snap, best, nxt)
-        start, end = int(snap.sentences[best.sentence, 0]), int(snap.sentences[best.sentence, 1])
-        whole = end - start <= answerer.settings.max_answer_chars - 5  # (a longer one is trimmed, never extended)
-        rest = answerer.quotation_rest(snap, best.sentence, start) if whole else []
+        start = int(snap.sentences[best.sentence, 0])  # (a sentence over the length limit never goes on)
+        rest = answerer.quotation_rest(snap, best.sentence, start)
         next_rest = answerer.quotation_rest(snap, nxt.sentence, start) if fits and nxt is not None else []
         rows.append(Continuation(
             an.continuation if fits else None, top_ok, fits and bool(labels(ex, [nxt.sentence])[0]),

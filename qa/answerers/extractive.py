@@ -29,6 +29,7 @@ from qa.answerers.features import (
     answerability_features,
     continuation_features,
     question_names,
+    quotation_state,
     question_numbers,
     coverage,
     idf_weights,
@@ -118,18 +119,6 @@ def is_not_content(snapshot: Snapshot, sid: int) -> bool:
         text = snapshot.sentence_text(sid)
         flag = cache[sid] = is_instruction(text) or is_page_furniture(text)
     return flag
-
-
-def quotation_state(text: str, state: bool = False) -> bool:
-    """Whether a quotation is open after ``text``, given whether one was open before it."""
-    for ch in text:
-        if ch == "“":
-            state = True
-        elif ch == "”":
-            state = False
-        elif ch == '"':
-            state = not state
-    return state
 
 
 _OPEN_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, bool]]" = weakref.WeakKeyDictionary()

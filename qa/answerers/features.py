@@ -51,6 +51,20 @@ def opens_quotation(text: str) -> bool:
 def leaves_quotation_open(text: str) -> bool:
     """The sentence opens a quotation it does not close: the next sentence goes on with it."""
     return text.count("“") > text.count("”")
+
+
+def quotation_state(text: str, state: bool = False) -> bool:
+    """Whether a quotation is open after ``text``, given whether one was open before it: the
+    same question as :func:`leaves_quotation_open`, carried across sentences (a quotation may
+    run over several) and with straight quotes too."""
+    for ch in text:
+        if ch == "“":
+            state = True
+        elif ch == "”":
+            state = False
+        elif ch == '"':
+            state = not state
+    return state
 SAY_RE = re.compile(r"\b(?:say|said|says|told|claim|claimed|insist|insisted|state|stated|describe|described|call|called|argue|argued|add|added|note|noted|offer|offered|updated|repeated|remark|comment|commented|suggest|suggested|think|believe)\b", re.I)
 
 # Finer kinds of "number" question: "How old is she?" is answered by "Strauss, 67, ...", not by
