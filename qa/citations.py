@@ -185,12 +185,21 @@ _FURNITURE_RE = re.compile(
 )
 
 
+# "Photo: Kelvary Coast Guard", "Credit: Delacroft University": who took a picture, in a few
+# words and no sentence.
+_CREDIT_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|credit)s?(?:\s+credit)?\s*:\s*(?P<who>[^.!?]*)$", re.I)
+
+
 def is_page_furniture(text: str) -> bool:
     """A line a saved web page carries around the article, not something the article says:
     "Related: Ellsmoor bus fares to rise 5 percent" is another story's headline, so it never
-    answers a question or supports a sentence (photo captions do describe the story, and stay).
+    answers a question or supports a sentence; nor does a photo credit. (Photo captions do
+    describe the story, and stay.)
     """
-    return bool(_FURNITURE_RE.match(text))
+    if _FURNITURE_RE.match(text):
+        return True
+    credit = _CREDIT_RE.match(text.strip())
+    return credit is not None and len(credit.group("who").split()) <= 6
 
 
 # ---------------------------------------------------------------------------- support

@@ -433,9 +433,11 @@ The authority said the repairs would cost about 3.4 million euros.
 def test_page_furniture_is_recognised() -> None:
     from qa.citations import is_page_furniture
 
-    for line in ["Related: Ellsmoor bus fares to rise", "See also: Lake Orsa", "READ MORE | The vote", "Advertisement", "Recommended for you: x"]:
+    for line in ["Related: Ellsmoor bus fares to rise", "See also: Lake Orsa", "READ MORE | The vote", "Advertisement", "Recommended for you: x",
+                 "Photo: Kelvary Coast Guard", "Credit: Delacroft University", "Photo credit: Ada Lunn / Lisvard Courier"]:
         assert is_page_furniture(line), line
-    for line in ["Related problems include X.", "Photo: Nadia Brekker at the pass.", "Advertisement spending rose 5 percent.", "He said: “Read more.”"]:
+    for line in ["Related problems include X.", "Photo: Nadia Brekker at the pass.", "Advertisement spending rose 5 percent.", "He said: “Read more.”",
+                 "Photo: Rescue boats search the water off Trassow harbour on Saturday afternoon", "Credit: the bank cut rates."]:
         assert not is_page_furniture(line), line
 
 
