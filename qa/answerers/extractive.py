@@ -228,7 +228,7 @@ class ExtractiveAnswerer:
         seen: set[int] = set()
         evidence: set[str] = set()
         # First pass: which sentences, with which context; features need all of them at once.
-        rows: list[tuple[int, int, int, float, float, frozenset[str], tuple[int, ...], bool]] = []
+        rows: list[tuple[int, int, int, float, float, frozenset[str], int | None, bool]] = []
         for rank, hit in enumerate(retrieval.hits):
             first, last = int(snap.chunks[hit.chunk, 2]), int(snap.chunks[hit.chunk, 3])
             doc_idx = int(snap.chunk_doc[hit.chunk])
@@ -247,14 +247,13 @@ class ExtractiveAnswerer:
             for j, sid in enumerate(ids):
                 seen.add(sid)
                 prev = sid - 1 if sid > 0 and snap.sentence_doc[sid - 1] == doc_idx else None
-                around = (prev,) if prev is not None else ()
                 cos_ctx = float(cos[j])
                 ctx = title_stems
-                if around:
-                    ctx = ctx.union(*(sentence_stems(snap, k) for k in around))
-                    ctx_vec = snap.sentence_vectors[list(around)].sum(axis=0) + vecs[j]
+                if prev is not None:
+                    ctx = ctx | sentence_stems(snap, prev)
+                    ctx_vec = snap.sentence_vectors[prev] + vecs[j]
                     cos_ctx = float(ctx_vec @ retrieval.vector / (np.linalg.norm(ctx_vec) or 1.0))
-                rows.append((sid, hit.chunk, rank, float(cos[j]), cos_ctx, ctx, around, sid == first))
+                rows.append((sid, hit.chunk, rank, float(cos[j]), cos_ctx, ctx, prev, sid == first))
         soft = self._soft_match(question, terms, snap, [(r[0], r[6], int(snap.chunk_doc[r[1]])) for r in rows])
         cands: list[Candidate] = []
         contexts: dict[int, frozenset[str]] = {}
@@ -298,7 +297,7 @@ class ExtractiveAnswerer:
         return Analysis(terms, ranked, feats_a, nxt, feats_c)
 
     def _soft_match(
-        self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, tuple[int, ...], int]]
+        self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, int | None, int]]
     ) -> list[tuple[float, float, float]]:
         """Per candidate: idf-weighted meaning match of the question's words in the sentence, in
         sentence + context, and the worst-matched rare question word (1 = nothing like it there).
@@ -309,7 +308,7 @@ class ExtractiveAnswerer:
         qwords = [w for w in dict.fromkeys(content_words(question)) if stem(w) in terms.weights]
         if not rows or not qwords or self.embedder is None:
             return [(0.0, 0.0, 0.0)] * len(rows)
-        sent_words = {k: sentence_words(snap, k) for sid, around, doc in rows for k in (sid, *around, -1 - doc)}
+        sent_words = {k: sentence_words(snap, k) for sid, prev, doc in rows for k in (sid, prev, -1 - doc) if k is not None}
         vocab = list(dict.fromkeys(w for ws in sent_words.values() for w in ws))
         if not vocab:
             return [(0.0, 0.0, 0.0)] * len(rows)
@@ -324,9 +323,9 @@ class ExtractiveAnswerer:
         wsum = float(weights.sum()) or 1.0
         wmax = float(weights.max()) or 1.0
         out = []
-        for sid, around, doc in rows:
+        for sid, prev, doc in rows:
             own = [col[w] for w in sent_words[sid]]
-            ctx = own + [col[w] for k in (*around, -1 - doc) for w in sent_words[k]]
+            ctx = own + [col[w] for k in (prev, -1 - doc) if k is not None for w in sent_words[k]]
             best_own = sim[:, own].max(axis=1) if own else np.zeros(len(qwords))
             best_ctx = sim[:, ctx].max(axis=1) if ctx else np.zeros(len(qwords))
             out.append((
