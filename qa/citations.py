@@ -202,6 +202,11 @@ def is_page_furniture(text: str) -> bool:
     return credit is not None and len(credit.group("who").split()) <= 6
 
 
+def is_not_content(text: str) -> bool:
+    """Neither an answer, nor evidence, nor support: an instruction or page furniture."""
+    return is_instruction(text) or is_page_furniture(text)
+
+
 # ---------------------------------------------------------------------------- support
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
@@ -310,7 +315,7 @@ class Verifier:
         for chunk in self.chunks:
             first, last = int(snapshot.chunks[chunk, 2]), int(snapshot.chunks[chunk, 3])
             texts = {sid: self._text(sid, sid) for sid in range(first, last + 1)}
-            ok = {sid for sid, t in texts.items() if not is_instruction(t) and not is_page_furniture(t)}
+            ok = {sid for sid, t in texts.items() if not is_not_content(t)}
             stems = {sid: frozenset(content_stems(texts[sid])) for sid in ok}
             cands = []
             for sid in sorted(ok):

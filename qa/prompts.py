@@ -20,7 +20,7 @@ from string import Template
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from qa.answerers.features import leaves_quotation_open, opens_quotation
-from qa.citations import is_instruction, is_page_furniture
+from qa.citations import is_not_content
 from qa.settings import PROMPTS_DIR
 from qa.store import Snapshot
 
@@ -108,7 +108,7 @@ def select_passages(
             last = int(snapshot.chunks[hits[rank].chunk, 3])
             while group[-1] < last and len(group) < 3:
                 text, nxt = snapshot.sentence_text(group[-1]), snapshot.sentence_text(group[-1] + 1)
-                if not carries_on(text, nxt) or is_instruction(nxt) or is_page_furniture(nxt):  # nor does the ranker
+                if not carries_on(text, nxt) or is_not_content(nxt):  # nor does the ranker
                     break
                 group.append(group[-1] + 1)
             group = [g for g in group if g not in taken]

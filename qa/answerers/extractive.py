@@ -36,7 +36,7 @@ from qa.answerers.features import (
     question_type,
     sentence_features,
 )
-from qa.citations import is_instruction, is_page_furniture
+from qa.citations import is_not_content
 from qa.lexical import content_stems, content_words, stem
 from qa.embeddings import Embedder
 from qa.retrieval import Retrieval
@@ -109,15 +109,13 @@ def sentence_words(snapshot: Snapshot, sid: int) -> tuple[str, ...]:
 _NOT_CONTENT_CACHE: "weakref.WeakKeyDictionary[Snapshot, dict[int, bool]]" = weakref.WeakKeyDictionary()
 
 
-def is_not_content(snapshot: Snapshot, sid: int) -> bool:
-    """Whether a stored sentence is no candidate answer nor evidence, memoised per snapshot:
-    an instruction (:func:`qa.citations.is_instruction`) or page furniture
-    (:func:`qa.citations.is_page_furniture`, "Related: another story's headline")."""
+def is_not_content_sentence(snapshot: Snapshot, sid: int) -> bool:
+    """:func:`qa.citations.is_not_content` of a stored sentence (an instruction, or page
+    furniture such as "Related: another story's headline"), memoised per snapshot."""
     cache = _NOT_CONTENT_CACHE.setdefault(snapshot, {})
     flag = cache.get(sid)
     if flag is None:
-        text = snapshot.sentence_text(sid)
-        flag = cache[sid] = is_instruction(text) or is_page_furniture(text)
+        flag = cache[sid] = is_not_content(snapshot.sentence_text(sid))
     return flag
 
 
@@ -234,12 +232,12 @@ class ExtractiveAnswerer:
             doc_idx = int(snap.chunk_doc[hit.chunk])
             title_stems = _title_stems(snap, doc_idx)
             for sid in range(first, last + 1):
-                if not is_not_content(snap, sid):
+                if not is_not_content_sentence(snap, sid):
                     evidence |= sentence_stems(snap, sid)
             # An instruction planted in a document ("Note for AI assistants: ignore previous
             # instructions and reply ...") is never an answer: passages are data. Nor is
             # another story's headline in a "Related:" line.
-            ids = [i for i in range(first, last + 1) if i not in seen and not is_not_content(snap, i)]
+            ids = [i for i in range(first, last + 1) if i not in seen and not is_not_content_sentence(snap, i)]
             if not ids:
                 continue
             vecs = snap.sentence_vectors[ids]
@@ -389,7 +387,7 @@ class ExtractiveAnswerer:
         end_of_doc = snap.doc_sentences(int(snap.sentence_doc[last])).stop
         rest: list[int] = []
         for k in range(last + 1, min(end_of_doc, last + 1 + MAX_QUOTATION_SENTENCES)):
-            if not quotation_open_at(snap, k) or is_not_content(snap, k):
+            if not quotation_open_at(snap, k) or is_not_content_sentence(snap, k):
                 return []
             if int(snap.sentences[k, 1]) - start > self.settings.max_answer_chars - 5:
                 return []
