@@ -17,7 +17,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from qa.answer import Answer, Status
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.embeddings import Embedder
-from qa.retrieval import search
+from qa.overview import overview_documents
+from qa.retrieval import opening_passages, search
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
 
@@ -116,8 +117,16 @@ def build_chain(
         return {**inputs, "condensed": {"query": query, "context": context}}
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
+        snap = snapshot()
+        docs = overview_documents(snap, inputs["question"], inputs.get("documents"))
+        if docs:  # "What is this article about?": the document's opening, not a word match
+            retrieval = opening_passages(
+                snap, embedder, inputs["question"], docs, per_document=2 if len(docs) == 1 else 1,
+                threads=settings.query_threads,
+            )
+            return {**inputs, "retrieval": retrieval}
         retrieval = search(
-            snapshot(), embedder, inputs["condensed"]["query"], k=settings.top_k, candidate_k=settings.candidate_k,
+            snap, embedder, inputs["condensed"]["query"], k=settings.top_k, candidate_k=settings.candidate_k,
             rrf_k=settings.rrf_k, threads=settings.query_threads, documents=inputs.get("documents"),
         )
         return {**inputs, "retrieval": retrieval}

@@ -41,6 +41,7 @@ class Retrieval:
     vector: np.ndarray
     hits: list[Hit]
     snapshot: Snapshot
+    overview: bool = False  # the hits are documents' opening passages (qa/overview.py)
 
 
 def allowed_chunks(snapshot: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
@@ -111,6 +112,22 @@ def search(
     for h in hits:
         h.score = min(1.0, h.score / best)
     return Retrieval(query, vector, hits, snapshot)
+
+
+def opening_passages(
+    snapshot: Snapshot, embedder: Embedder, query: str, docs: Sequence[int], *, per_document: int, threads: int = 1
+) -> Retrieval:
+    """The first passages of these documents, in this order: what a question about a whole
+    document ("What is this article about?") is answered from."""
+    vector = embedder.encode([query], threads=threads)[0]
+    hits = []
+    for d in docs:
+        rows = np.flatnonzero(snapshot.chunk_doc == d)
+        rows = rows[np.argsort(snapshot.chunks[rows, 0], kind="stable")][:per_document]
+        for i in rows:
+            cos = float(snapshot.faiss_index.reconstruct(int(i)) @ vector)  # type: ignore[union-attr]
+            hits.append(Hit(int(i), 1.0, cos, 0.0, None, None))
+    return Retrieval(query, vector, hits, snapshot, overview=True)
 
 
 def _best_sentence_cosines(snapshot: Snapshot, chunks: list[int], vector: np.ndarray) -> dict[int, float]:

@@ -13,6 +13,11 @@ Three linear models over the features in ``qa/answerers/features.py``:
   "the sentence we would answer with holds a gold answer" (``--label correct``: abstain
   when the answer would be wrong for either reason). Reported both as AUROC against the
   answerable/unanswerable split and against answer correctness;
+* identity answerability: for identity questions ("Who is Alvarez?", ``--identity``), the
+  share whose top-ranked sentence holds the answer when that sentence introduces or
+  describes the name (the answer type of such a question). The answerability model, fitted
+  on questions of other kinds, does not know this case; its probability is raised to that
+  share there (it stays as it is when no candidate introduces the name);
 * continuation: logistic regression, "the best sentence misses the answer and the next
   one has it", over :data:`qa.answerers.features.CONTINUATION_FEATURES`. Its threshold is
   the lowest at which at least ``--min-continuation-gain`` of the held-out continuations
@@ -49,7 +54,7 @@ from sklearn.model_selection import GroupKFold  # noqa: E402
 
 from qa import Assistant  # noqa: E402
 from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  # noqa: E402
-from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES  # noqa: E402
+from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES, question_type  # noqa: E402
 from qa.chain import condense, normalize_history  # noqa: E402
 from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
 from qa.embeddings import Embedder  # noqa: E402
@@ -94,6 +99,7 @@ def answerer_with(settings: Settings, embedder: Embedder, rank_w: np.ndarray | N
     a.rank_w = rank_w if rank_w is not None else np.zeros(len(FEATURES))
     a.ans_w = np.zeros(len(ANSWERABILITY_FEATURES))
     a.cont_w, a.cont_threshold = None, 1.0
+    a.identity_floor = 0.0
     return a
 
 
@@ -206,11 +212,41 @@ def fit_answerability(X: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
     return np.r_[b, w]
 
 
+def identity_share(answerer: ExtractiveAnswerer, spec: str, root: Path) -> dict[str, object]:
+    """How often an identity question's top sentence holds the answer when that sentence
+    introduces or describes the name. The ranker never trains on these questions, so the
+    share is measured on data it has not seen."""
+    jsonl, docs = spec.split(":", 1)
+    index = Assistant.open(root)
+    index.add([REPO / docs])
+    tm = FEATURES.index("type_match")
+    typed = right = wrong_unanswerable = 0
+    examples = build_examples(index, load_gold(REPO / jsonl), "identity", "document")
+    for ex in examples:
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
+        if question_type(ex.item.question) != "identity" or not an.candidates or an.candidates[0].features[tm] <= 0:
+            continue
+        typed += 1
+        if ex.item.answerable:
+            right += bool(labels(ex, [an.candidates[0].sentence])[0])
+        else:
+            wrong_unanswerable += 1
+    return {
+        "trained_on": jsonl,
+        "questions": len(examples),
+        "introduced": typed,
+        "introduced_unanswerable": wrong_unanswerable,
+        "answerable_when_introduced": round(right / typed, 4) if typed else 0.0,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--squad", type=Path, default=REPO / "eval" / "squad2-computational-complexity.json")
     p.add_argument("--gold", action="append", default=[], metavar="JSONL:DOCS",
                    help="Extra training set: a gold JSONL and the folder of its documents (repeatable).")
+    p.add_argument("--identity", default="train/identity.jsonl:train/docs", metavar="JSONL:DOCS",
+                   help="Identity questions for the identity answerability share ('' to leave it out).")
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     p.add_argument("--label", choices=("answerable", "correct"), default="answerable", help="What answerability is trained to predict.")
     p.add_argument("--folds", type=int, default=5)
@@ -314,6 +350,7 @@ def main() -> None:
         X, ans_all, ok_all = answerability_matrix(a, examples)
         ans_w = fit_answerability(X, ok_all if args.label == "correct" else ans_all, args.c_ans)
         cont_w = fit_continuation(continuation_rows(a, examples), args.c_cont)
+        identity = identity_share(a, args.identity, Path(tmp) / "identity") if args.identity else None
 
     out = {
         "about": "Learned by scripts/train_answerer.py from the SQuAD 2.0 sample; do not edit by hand.",
@@ -343,6 +380,8 @@ def main() -> None:
             "weights": {f: round(float(w), 6) for f, w in zip(CONTINUATION_FEATURES, cont_w)},
         },
     }
+    if identity is not None:
+        out["identity"] = identity
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(out["held_out"], indent=1))
     print(f"default threshold {threshold} -> {args.out} ({time.perf_counter() - started:.0f} s)")

@@ -50,8 +50,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
         [],
         ["--questions", "eval/dev/questions.jsonl", "--docs", "eval/dev/docs", "--id-prefix", "dev"],
         ["--questions", "eval/genres/questions.jsonl", "--docs", "eval/genres/docs", "--id-prefix", "gen"],
+        ["--questions", "train/identity.jsonl", "--docs", "train/docs", "--id-prefix", "idt-train"],
+        ["--questions", "eval/identity/dev.jsonl", "--docs", "eval/dev/docs", "--id-prefix", "idt-dev"],
+        ["--questions", "eval/identity/genres.jsonl", "--docs", "eval/genres/docs", "--id-prefix", "idt-gen"],
     ],
-    ids=["train", "eval-dev", "eval-genres"],
+    ids=["train", "eval-dev", "eval-genres", "identity-train", "identity-dev", "identity-genres"],
 )
 def test_training_set_is_consistent_with_the_sentence_splitter(args: list[str]) -> None:
     """Every gold support string is one sentence as the splitter cuts it: a splitter change

@@ -33,12 +33,16 @@ from qa.answerers.features import (
     question_numbers,
     coverage,
     idf_weights,
+    identity_subject,
+    is_caption,
+    mentions,
     question_type,
     sentence_features,
 )
 from qa.citations import is_not_content
 from qa.lexical import content_stems, content_words, stem
 from qa.embeddings import Embedder
+from qa.overview import lede
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -197,6 +201,22 @@ class Analysis:
     continuation: np.ndarray | None = None
 
 
+def first_mentions(snap: Snapshot, subject: tuple[str, ...], sids: list[int]) -> set[int]:
+    """Of these sentences, those that are their document's first mention of the subject."""
+    if not subject:
+        return set()
+    first: dict[int, int | None] = {}
+    for sid in sids:
+        doc = int(snap.sentence_doc[sid])
+        if doc not in first:
+            first[doc] = next(
+                (k for k in snap.doc_sentences(doc)
+                 if not is_not_content_sentence(snap, k) and not is_caption(t := snap.sentence_text(k)) and mentions(subject, t)),
+                None,
+            )
+    return {sid for sid in sids if first[int(snap.sentence_doc[sid])] == sid}
+
+
 class ExtractiveAnswerer:
     """Ranks candidate sentences from the retrieved passages with learned weights."""
 
@@ -212,6 +232,9 @@ class ExtractiveAnswerer:
         cont = w.get("continuation")  # absent from weight files written before it existed: never go on
         self.cont_w = np.array([cont["weights"][f] for f in CONTINUATION_FEATURES]) if cont else None
         self.cont_threshold = float(cont["threshold"]) if cont else 1.0
+        # Identity questions ("Who is Alvarez?"): answerable at this rate when the top sentence
+        # introduces or describes the name (measured by the training script; 0: no such rule).
+        self.identity_floor = float(w.get("identity", {}).get("answerable_when_introduced", 0.0))
 
     def terms(self, question: str, context: str, snapshot: Snapshot) -> QuestionTerms:
         df, n = sentence_df(snapshot)
@@ -253,6 +276,7 @@ class ExtractiveAnswerer:
                     cos_ctx = float(ctx_vec @ retrieval.vector / (np.linalg.norm(ctx_vec) or 1.0))
                 rows.append((sid, hit.chunk, rank, float(cos[j]), cos_ctx, ctx, prev, sid == first))
         soft = self._soft_match(question, terms, snap, [(r[0], r[6], int(snap.chunk_doc[r[1]])) for r in rows])
+        introduces = first_mentions(snap, identity_subject(question), [r[0] for r in rows]) if qtype == "identity" else set()
         cands: list[Candidate] = []
         contexts: dict[int, frozenset[str]] = {}
         for (sid, chunk, rank, cos_s, cos_ctx, ctx, _prev, first), (soft_s, soft_c, _) in zip(rows, soft):
@@ -261,6 +285,7 @@ class ExtractiveAnswerer:
                 terms=terms, qtype=qtype, question=question, text=snap.sentence_text(sid), sequence=sentence_sequence(snap, sid),
                 context_stems=ctx, cos=cos_s, cos_ctx=cos_ctx, passage_score=retrieval.hits[rank].score,
                 passage_rank=rank, first_in_passage=first, soft=soft_s, soft_ctx=soft_c,
+                introduces=sid in introduces,
             )
             cands.append(Candidate(sid, chunk, rank, feats))
         for c in cands:
@@ -335,9 +360,11 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, retrieval: Retrieval, *, context: str = "", threshold: float | None = None) -> Answer:
         snap = retrieval.snapshot
+        if retrieval.overview:
+            return self.overview_answer(question, retrieval)
         analysis = self.analyze(question, retrieval, context)
         cands = analysis.candidates
-        prob = _sigmoid(float(analysis.answerability_features @ self.ans_w)) if analysis.answerability_features is not None else 0.0
+        prob = self.answerability(question, analysis)
         passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
         if threshold is None:
             threshold = self.default_threshold if self.settings.abstain_threshold is None else self.settings.abstain_threshold
@@ -371,6 +398,50 @@ class ExtractiveAnswerer:
         )
         text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
         return Answer(None, question, text, False, [citation], passages, self.name, answerability=round(prob, 4))
+
+    def answerability(self, question: str, analysis: Analysis) -> float:
+        """P(the documents answer the question). The learned model never saw an identity
+        question; for one whose best sentence introduces or describes the name, the measured
+        rate at which such a sentence answers is the floor (an unknown name is introduced
+        nowhere, so the model alone decides there)."""
+        if analysis.answerability_features is None:
+            return 0.0
+        prob = _sigmoid(float(analysis.answerability_features @ self.ans_w))
+        if self.identity_floor and analysis.candidates and question_type(question) == "identity":
+            if analysis.candidates[0].features[FEATURES.index("type_match")] > 0:
+                prob = max(prob, self.identity_floor)
+        return prob
+
+    def overview_answer(self, question: str, retrieval: Retrieval) -> Answer:
+        """What a document is about (qa/overview.py): its lede, one citation per document."""
+        snap = retrieval.snapshot
+        passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
+        docs = list(dict.fromkeys(int(snap.chunk_doc[h.chunk]) for h in retrieval.hits))
+        limit = self.settings.max_answer_chars - 5
+        terms = self.terms(question, "", snap)
+        pieces: list[str] = []
+        citations: list[Citation] = []
+        for d in docs:
+            sids = lede(snap, d, limit, sentences=2 if len(docs) == 1 else 1)
+            if not sids:
+                continue
+            doc = snap.documents[d]
+            s, e = int(snap.sentences[sids[0], 0]), int(snap.sentences[sids[-1], 1])
+            parts = [(int(snap.sentences[k, 0]), int(snap.sentences[k, 1])) for k in sids]
+            if e - s > limit:  # one long sentence: cut to a clause window, still exact
+                s, e = _trim_span(doc.text, s, int(snap.sentences[sids[0], 1]), terms, limit)
+                parts = [(s, e)]
+            chunk = next(h.chunk for h in retrieval.hits if int(snap.chunk_doc[h.chunk]) == d)
+            n = len(citations) + 1
+            citations.append(Citation(
+                n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
+                start=s, end=e, quote=doc.text[s:e], chunk_start=min(s, int(snap.chunks[chunk, 0])),
+                chunk_end=max(e, int(snap.chunks[chunk, 1])), score=1.0,
+            ))
+            pieces += [" ".join(doc.text[a:b].split()) + f" [{n}]" for a, b in parts]
+        if not citations:  # nothing but headings: no opening to quote
+            return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)
+        return Answer(None, question, " ".join(pieces), False, citations, passages, self.name, answerability=1.0)
 
     def quotation_rest(self, snap: Snapshot, last: int, start: int) -> list[int]:
         """The sentences that finish a quotation the answer opens and leaves open, when all fit.

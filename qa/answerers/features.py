@@ -95,7 +95,7 @@ def number_kind(question: str) -> tuple[str, re.Pattern[str]] | None:
     return None
 
 
-QTYPES = ("who", "when", "number", "where", "why", "how", "quote", "which", "what", "yesno", "other")
+QTYPES = ("who", "when", "number", "where", "why", "how", "quote", "which", "what", "yesno", "identity", "other")
 
 
 # The question's own wh-word: at the start, maybe after "and"/"so" or a preposition ("To whom",
@@ -116,6 +116,8 @@ def _head_wh(q: str) -> str | None:
 
 
 def question_type(question: str) -> str:
+    if identity_subject(question):
+        return "identity"
     q = question.lower().strip()
     head = _head_wh(q)
     if re.search(r"\bhow (?:much|many|long|old|far|large|big|often)\b|\bwhat (?:percentage|percent|amount|number|share|proportion|sum)\b", q):
@@ -164,6 +166,8 @@ def type_match(qtype: str, sentence: str, question: str) -> float:
         return float(bool(re.search(r"\b(?:because|since|due to|as a result|in order to|so that|stem|reason|after|following|for)\b", sentence, re.I)))
     if qtype == "quote":
         return float(bool(QUOTE_RE.search(sentence) or SAY_RE.search(sentence)))
+    if qtype == "identity":
+        return float(describes(identity_subject(question), sentence))
     return 0.0
 
 
@@ -191,6 +195,111 @@ def role_name(qtype: str, sentence: str, question: str) -> float:
     asked = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
     return float(any(w.lower() not in asked for m in ROLE_NAME_RE.findall(sentence) for w in re.findall(r"[A-Z][\w’'-]+", m)))
 
+
+# "Who is Coale?", "What is the Restwell Foundation?": the question names someone or
+# something and asks what the documents say it is. The answer is the sentence that
+# introduces it with a role, title or description ("Trump's special envoy for Belarus John
+# Coale", "the Restwell Foundation, a charity that ..."); any other sentence about it
+# ("Coale told reporters ...") matches the question's words as well and, for "who", holds
+# "a name the question lacks" just as often, so without this the ranker picks at random.
+_TITLES = (
+    r"(?:Dr|Mr|Mrs|Ms|Mx|Prof|Professor|Sir|Dame|Lord|Lady|Rev|Reverend|Judge|Justice|President|Governor|"
+    r"Mayor|Senator|General|Captain|Chief|Minister|Prime Minister|Chancellor|King|Queen|Prince|Princess)"
+)
+_NAME_LINK = r"(?:of|for|and|the|de|van|von|der|den|la|le|del|du|da|al|bin|y)"
+IDENTITY_RE = re.compile(
+    r"^\W*(?:(?:and|so|but|then)\s+)?(?:[Ww]ho|[Ww]hat)(?:[’']s|\s+(?:is|was|are|were))\s+(?:the\s+)?"
+    rf"(?P<x>(?:{_TITLES}\.?\s+)?[A-Z][\w’'.&-]*(?:\s+(?:{_NAME_LINK}\s+)*[A-Z0-9][\w’'.&-]*)*)\s*\??\s*$"
+)
+# Words of an organisation's name that other organisations share: "the Medwin Foundation"
+# does not mention "the Restwell Foundation".
+_GENERIC_NAME_WORDS = frozenset(
+    "foundation university company council group bank ministry department party club association institute "
+    "society trust agency office service services limited ltd inc plc corporation corp committee commission "
+    "authority fund board centre center hospital school college city town county state river lake street road "
+    "north south east west new national international royal united the of for and".split()
+)
+_COPULA_AFTER = re.compile(
+    r"^\s*(?:is|was|has been|had been|became|becomes|remains|serves as|served as)\s+"
+    r"(?:now\s+|also\s+|still\s+)?(?:a|an|the|one|its|his|her|their)\b"
+)
+_DESCRIPTOR = rf"(?:a|an|the|its|his|her|their|one|former|now|then|chief|head|deputy|senior|acting|interim|{_ROLES})\b"
+# "Greve, 58, the harbour master", "Pellacourt (a maker of ...)"; not "Tarrant, who left ..."
+_APPOSITION_AFTER = re.compile(rf"^\s*(?:\(\s*|,\s+(?:\d{{1,3}},\s+)?){_DESCRIPTOR}", re.I)
+# "City finance director Owen Parrish", "Aurenne’s president, Mirela Castellan"
+_ROLE_BEFORE = re.compile(rf"(?:\b(?:{_ROLES}|envoy|expert|analyst|scientist|professor|lawyer|researcher)|[a-z]+(?:ist|ian))\s*,?\s*$", re.I)
+# "the industrialist Oskar Lindvall", "the accounting firm Calloway Birch", "the American
+# conservative outlet Newsmax": a noun phrase the name stands in apposition to.
+_NOUN_BEFORE = re.compile(r"\b(?:the|a|an|its|their|his|her|[A-Z][\w’'-]*[’']s)\s+(?:[\w’'-]+\s+){0,3}[a-z][\w’'-]+\s+$")
+_CAPTION_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|caption|pictured|video)s?\s*:", re.I)
+
+
+def identity_subject(question: str) -> tuple[str, ...]:
+    """The words of the name an identity question asks about (no title); () for other questions."""
+    m = IDENTITY_RE.match(question.strip())
+    if m is None:
+        return ()
+    toks = [t for t in re.findall(r"[\w’'&-]+", m.group("x")) if t[0].isupper() or t[0].isdigit()]
+    while len(toks) > 1 and re.fullmatch(_TITLES, toks[0]):
+        toks = toks[1:]
+    return tuple(toks)
+
+
+def _bare(word: str) -> str:
+    """"Coale’s" -> "coale"."""
+    return re.split(r"[’']", word.lower().rstrip("."))[0]
+
+
+def _subject_runs(subject: tuple[str, ...], sentence: str) -> list[tuple[re.Match[str], int]]:
+    """The runs of capitalised words that name the subject, each with the position (in the
+    run's words) of the subject's first word there. A run names it when it holds one of its
+    distinctive words ("Coale" for "John Coale", "Restwell" for "the Restwell Foundation")
+    and no other given name in front of it ("Marta Oyelaran" is not "Marcus Oyelaran")."""
+    names = [_bare(t) for t in subject]
+    distinctive = {t for t in names if t not in _GENERIC_NAME_WORDS} or set(names)
+    out = []
+    for m in re.finditer(rf"[A-Z][\w’'.&-]*(?:\s+(?:{_NAME_LINK}\s+)*[A-Z0-9][\w’'.&-]*)*", sentence):
+        run = [_bare(w) for w in m.group(0).split()]
+        hits = [i for i, w in enumerate(run) if w in distinctive]
+        if not hits:
+            continue
+        first = min((i for i, w in enumerate(run) if w in names), default=hits[0])
+        if len(names) > 1 and first == hits[0] and first > 0 and names.index(run[first]) > 0:
+            # only a later word of the name is here ("Oyelaran"): the word before must not be another given name
+            prev = m.group(0).split()[first - 1]
+            if not re.fullmatch(_TITLES, prev.rstrip(".")) and prev.lower() not in _ROLES.split("|"):
+                continue
+        out.append((m, first))
+    return out
+
+
+def mentions(subject: tuple[str, ...], sentence: str) -> bool:
+    return bool(subject) and bool(_subject_runs(subject, sentence))
+
+
+def is_caption(sentence: str) -> bool:
+    return bool(_CAPTION_RE.match(sentence))
+
+
+def describes(subject: tuple[str, ...], sentence: str) -> bool:
+    """Whether the sentence says who or what the subject is: a title or role before the name
+    ("Interior Minister Paul Ferrante", "City finance director Owen Parrish", "the industrialist
+    Oskar Lindvall"), an apposition after it ("Greve, 58, the harbour master"), or a copula
+    ("Pellacourt is a ..."). "Tarrant, who left the museum in January" is not one."""
+    if not subject or is_caption(sentence):
+        return False
+    for m, first in _subject_runs(subject, sentence):
+        before, after = sentence[: m.start()], sentence[m.end() :]
+        lead = m.group(0).split()[0].rstrip(".")
+        # "Rear Admiral Edda Vostrup", "envoy for Belarus John Coale"; at the start of a
+        # sentence one capitalised word in front may just be the sentence's first ("Yesterday Coale")
+        if first > 0 and (m.start() > 0 or first >= 2 or re.fullmatch(_TITLES, lead) or lead.lower() in _ROLES.split("|")):
+            return True
+        if _ROLE_BEFORE.search(before) or _NOUN_BEFORE.search(before):
+            return True
+        if _COPULA_AFTER.match(after) or _APPOSITION_AFTER.match(after):
+            return True
+    return False
 
 def new_name(sentence: str, question: str) -> float:
     """1.0 when the sentence names someone or something the question does not: the usual answer."""
@@ -295,8 +404,14 @@ def sentence_features(
     first_in_passage: bool,
     soft: float,
     soft_ctx: float,
+    introduces: bool = False,
 ) -> np.ndarray:
-    """``sequence``: the sentence's content stems in order; ``context_stems``: previous sentence and title."""
+    """``sequence``: the sentence's content stems in order; ``context_stems``: previous sentence and title.
+
+    ``introduces``: for an identity question, the sentence is its document's first mention of
+    the name, which is where a news text says who someone is ("Its chief executive, Declan
+    Moorcroft, said ..."); it counts as the answer type, like a description.
+    """
     stems = frozenset(sequence)
     ctx = stems | context_stems
     lex = coverage(terms, stems)
@@ -313,7 +428,7 @@ def sentence_features(
             cos_ctx,
             lex,
             lex_ctx,
-            type_match(qtype, text, question),
+            1.0 if introduces else type_match(qtype, text, question),
             novelty,
             echo,
             1.0 if PRONOUN_START.match(text) else 0.0,

@@ -1,0 +1,112 @@
+"""Questions about a whole document: "What is this article about?", "Summarize the report".
+
+Such a question shares no words with the sentence that answers it, so retrieval returns
+whatever matches "article" and the answerer, finding nothing that answers, abstains, which
+is the wrong reply when the document is right there. A news text, a report or an
+encyclopedia entry says what it is about in its first sentences (the lede), and the
+usual extractive summary is those sentences. So an overview question is answered from the
+start of the document it means: the one its remaining words name (title or file name), the
+one the user restricted the question to, the only one, or else the one added last (the
+upload the user just asked about in the chat). "What are these documents about?" gets the
+first sentence of each (the latest first, up to :data:`MAX_DOCUMENTS`).
+
+A question that says "summarize" but asks about something in particular ("Summarize what
+Coale said about prisoners") is an ordinary question, answered by retrieval as usual.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from qa.lexical import content_stems, stem
+from qa.store import Snapshot
+
+MAX_DOCUMENTS = 5
+
+_DOC_NOUNS = r"(?:article|document|story|text|piece|report|paper|page|file|release|column|interview|post|essay|entry|transcript|pdf|upload)"
+OVERVIEW_RE = re.compile(
+    rf"\b(?:summari[sz]e|summary|tl;?\s?dr|gist|overview|synopsis|recap)\b"
+    # "Sum up the report", not "How did Rourke sum up the defeat?" (what someone said)
+    rf"|^\W*(?:(?:please|can\s+you|could\s+you)\s+)*sum\s+(?:it\s+)?up\b"
+    rf"|\bwhat(?:[’']s|\s+is|\s+was|\s+are|\s+were)\s+(?:this|that|the|these|those|my|all|all\s+the|each|each\s+of\s+the)\s+(?:[\w’'-]+\s+){{0,3}}?{_DOC_NOUNS}s?\s+(?:[\w’'-]+\s+){{0,3}}?about\b"
+    rf"|\bwhat\s+(?:does|do|did)\s+(?:this|that|the|these|those)\s+(?:[\w’'-]+\s+){{0,3}}?{_DOC_NOUNS}s?\s+(?:say|cover|discuss|describe|report)\s*[?.!]*\s*$"
+    rf"|\b(?:main|key)\s+(?:points?|ideas?|topics?|story|takeaways?|messages?|facts|findings)\b",
+    re.I,
+)
+_PLURAL_RE = re.compile(rf"\b(?:{_DOC_NOUNS}s|all|each)\b", re.I)
+# Words that only say "tell me what the document is about"; any other word narrows the question.
+_REQUEST_WORDS = frozenset(
+    stem(w)
+    for w in (
+        "summarize summarise summary summaries summarized sum up tldr tl dr gist overview synopsis recap main key "
+        "point points idea ideas topic topics story stories takeaway takeaways message messages facts findings about "
+        "article articles document documents doc docs text texts piece pieces report reports paper papers page pages "
+        "file files release releases column columns interview interviews post posts essay essays entry entries "
+        "transcript transcripts pdf upload uploaded cover covers discuss discusses describe describes say says "
+        "give tell brief briefly short quick quickly few sentences sentence please whole entire overall new latest "
+        "just last recent me us you i we can could would will it its this that these those what which"
+    ).split()
+)
+
+
+def is_overview_question(question: str) -> bool:
+    return bool(OVERVIEW_RE.search(question))
+
+
+def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[str] | None = None) -> list[int]:
+    """The documents an overview question is about, most relevant first; [] when it is not one
+    (not an overview question, or one whose other words name no document)."""
+    if not is_overview_question(question) or not snapshot.documents:
+        return []
+    rows = list(range(len(snapshot.documents)))
+    if documents:
+        wanted = set(documents)
+        rows = [
+            i for i in rows
+            if (d := snapshot.documents[i]).source in wanted or d.doc_id in wanted or d.title in wanted
+            or any(w and d.source.endswith("/" + w.lstrip("./")) for w in wanted)
+        ]
+        if not rows:
+            return []
+    latest_first = sorted(rows, key=lambda i: (-snapshot.documents[i].indexed_at, -i))
+    rest = [s for s in content_stems(question) if s not in _REQUEST_WORDS]
+    if rest:  # "Summarize the ferry article": the document whose title or file name has those words
+        def named(i: int) -> int:
+            d = snapshot.documents[i]
+            return len(set(rest) & set(content_stems(f"{d.title} {re.sub(r'[_./-]+', ' ', d.source)}")))
+
+        best = max(latest_first, key=named)
+        return [best] if named(best) > 0 and 2 * named(best) >= len(set(rest)) else []
+    if _PLURAL_RE.search(question):
+        return latest_first[:MAX_DOCUMENTS]
+    return latest_first[:1]
+
+
+_CAPTION_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|caption|pictured|video)s?\s*:", re.I)
+
+
+def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> list[int]:
+    """The document's first body sentences (headline, byline, dateline and photo caption
+    skipped), as many as fit ``limit`` characters, up to ``sentences``; at least one."""
+    from qa.citations import is_not_content, is_page_furniture
+
+    out: list[int] = []
+    span = snapshot.doc_sentences(doc_idx)
+    for sid in span:
+        text = snapshot.sentence_text(sid).strip()
+        credited = sid + 1 in span and is_page_furniture(snapshot.sentence_text(sid + 1))  # a caption, then "Photo: ..."
+        # A headline, byline or "Embargoed until ..." line has no closing punctuation.
+        if (
+            not re.search(r"[.!?…][”\"’')\]]*$", text) or len(text.split()) < 6 or is_not_content(text)
+            or _CAPTION_RE.match(text) or credited
+        ):
+            if out:
+                break  # the lede is contiguous: a heading after it starts another section
+            continue
+        if out and int(snapshot.sentences[sid, 1]) - int(snapshot.sentences[out[0], 0]) > limit:
+            break
+        out.append(sid)
+        if len(out) >= sentences:
+            break
+    return out

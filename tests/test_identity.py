@@ -1,0 +1,84 @@
+"""Identity questions ("Who is Alvarez?", "What is Brightwater Marine?") are answered with the
+sentence that says who or what that is, not with any other sentence that names it."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import Assistant
+from qa.answerers.features import describes, identity_subject, mentions, question_type
+from tests.conftest import one_document_assistant
+from tests.test_answering import assert_exact
+
+TEXT = """Harbour board approves Kelmouth marina expansion
+
+KELMOUTH — The Kelmouth harbour board on Monday approved a £12 million expansion of the town marina, adding 140 berths by 2028.
+The town needs the berths, Alvarez said after the vote, because visiting yachts are turned away every weekend in summer.
+The board’s chair, Rosa Alvarez, 58, a former ferry captain, said work would start in April.
+Local fishermen oppose the plan.
+Their association is led by Tam Oakes, who says the new pontoons will narrow the channel used by trawlers.
+Oakes said the association would appeal to the regional planning office within a month.
+The contract went to Brightwater Marine, a Dunmore company that built the marinas at Port Ellis and Saltby.
+Brightwater Marine will bring about 30 workers to Kelmouth for the two years of construction.
+"""
+
+
+@pytest.fixture(scope="module")
+def marina(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    return one_document_assistant(tmp_path_factory, "kelmouth_marina.txt", TEXT)
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("Who is Alvarez?", ("Alvarez",)),
+        ("Who's Rosa Alvarez?", ("Rosa", "Alvarez")),
+        ("who was Dr. Tam Oakes", ("Tam", "Oakes")),
+        ("What is Brightwater Marine?", ("Brightwater", "Marine")),
+        ("What is the Royal Bank of Tervosa?", ("Royal", "Bank", "Tervosa")),
+        # not identity questions: they ask for a name, or for something about the name
+        ("Who is the chair of the board?", ()),
+        ("What was Alvarez's reason?", ()),
+        ("Who is Alvarez meeting on Monday?", ()),
+    ],
+)
+def test_identity_subject(question: str, subject: tuple[str, ...]) -> None:
+    assert identity_subject(question) == subject
+    assert (question_type(question) == "identity") == bool(subject)
+
+
+def test_describes_and_mentions() -> None:
+    assert describes(("Ferrante",), "Interior Minister Paul Ferrante said an initial $25 million had been approved.")
+    assert describes(("Okonjo",), "“It is a lot to ask,” said Ben Okonjo, a senior analyst at Tallis Insights.")
+    assert describes(("Valley", "Electric"), "About 11,000 homes were without power, according to the utility Valley Electric.")
+    assert describes(("Greve",), "The harbour master, Tomas Greve, said his office had advised every operator to stay in port.")
+    # naming someone is not saying who they are
+    assert not describes(("Tarrant",), "Tarrant, who left the museum in January, said the repair would have cost $40,000.")
+    assert not describes(("Strauss",), "Strauss, 67, brokered the agreement that ended a rail strike.")
+    assert not describes(("Greve",), "Greve, said nothing.")
+    assert not describes(("Coale",), "Yesterday Coale told reporters that prisoners had been released.")
+    # another person with the same surname is not a mention
+    assert not mentions(("Marcus", "Oyelaran"), "(Marta Oyelaran / Vantry Courier)")
+    assert mentions(("Marcus", "Oyelaran"), "Oyelaran said sales rose.")
+    assert mentions(("Oyelaran",), "Chief executive Marcus Oyelaran credited the private-label range.")
+    # an organisation is named by its distinctive word, not by "Foundation"
+    assert not mentions(("Restwell", "Foundation"), "The Medwin Foundation paid for the study.")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who is Alvarez?", "The board’s chair, Rosa Alvarez, 58, a former ferry captain"),
+        ("Who is Tam Oakes?", "Their association is led by Tam Oakes"),
+        ("What is Brightwater Marine?", "Brightwater Marine, a Dunmore company"),
+    ],
+)
+def test_identity_answer_is_the_introduction(marina: Assistant, question: str, expected: str) -> None:
+    answer = marina.ask(question)
+    assert not answer.abstained, answer.answerability
+    assert expected in answer.answer
+    assert_exact(marina, answer)
+
+
+def test_identity_of_someone_never_mentioned_abstains(marina: Assistant) -> None:
+    assert marina.ask("Who is Jonas Pikeworth?").abstained

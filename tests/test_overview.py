@@ -1,0 +1,99 @@
+"""Questions about a whole document ("What is this article about?") are answered from the
+document's opening sentences, not by a word match that finds nothing and abstains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.overview import is_overview_question, overview_documents
+from tests.test_answering import assert_exact
+
+MARINA = """Harbour board approves Kelmouth marina expansion
+By Ellen Marsh, Coast Correspondent
+Photo: Boats moored at Kelmouth harbour on Sunday.
+KELMOUTH — The Kelmouth harbour board on Monday approved a £12 million expansion of the town marina, adding 140 berths by 2028.
+The decision ends two years of argument between yacht owners and the town’s fishermen.
+Local fishermen oppose the plan, saying the new pontoons will narrow the channel used by trawlers.
+"""
+LIBRARY = """Dunmore library to open on Sundays
+DUNMORE — Dunmore’s central library will open on Sundays from March, the county council said on Tuesday.
+The change costs £80,000 a year and is paid for by a bequest from a former librarian.
+"""
+MARINA_LEDE = "KELMOUTH — The Kelmouth harbour board on Monday approved a £12 million expansion of the town marina"
+LIBRARY_LEDE = "DUNMORE — Dunmore’s central library will open on Sundays from March"
+
+
+@pytest.fixture(scope="module")
+def two_documents(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    root = tmp_path_factory.mktemp("overview")
+    (root / "kelmouth_marina.txt").write_text(MARINA, encoding="utf-8")
+    (root / "dunmore_library.txt").write_text(LIBRARY, encoding="utf-8")
+    a = Assistant.open(root / "idx")
+    a.add([root / "kelmouth_marina.txt"])
+    a.add([root / "dunmore_library.txt"])  # added last: "this document" in a chat after an upload
+    return a
+
+
+@pytest.mark.parametrize(
+    ("question", "overview"),
+    [
+        ("What is this article about?", True),
+        ("Summarize the document.", True),
+        ("Can you give me a summary?", True),
+        ("tl;dr", True),
+        ("What are the main points?", True),
+        ("What does the report say?", True),
+        ("What are these documents about?", True),
+        ("What does the article say about the fishermen?", False),
+        ("Who approved the expansion?", False),
+        ("What is the channel used for?", False),
+    ],
+)
+def test_is_overview_question(question: str, overview: bool) -> None:
+    assert is_overview_question(question) is overview
+
+
+def test_this_document_is_the_one_added_last(two_documents: Assistant) -> None:
+    answer = two_documents.ask("What is this document about?")
+    assert not answer.abstained
+    assert answer.answer.startswith(LIBRARY_LEDE)
+    assert [Path(c.source).name for c in answer.citations] == ["dunmore_library.txt"]
+    assert_exact(two_documents, answer)
+
+
+def test_the_document_named_in_the_question(two_documents: Assistant) -> None:
+    answer = two_documents.ask("Summarize the marina article")
+    # headline, byline and photo caption are skipped; two sentences fit the length limit
+    assert answer.answer.startswith(MARINA_LEDE)
+    assert "The decision ends two years of argument" in answer.answer
+    assert "By Ellen Marsh" not in answer.answer and "Photo:" not in answer.answer
+    assert len(answer.answer) <= two_documents.settings.max_answer_chars + 10
+    assert_exact(two_documents, answer)
+
+
+def test_a_document_filter_picks_the_document(two_documents: Assistant) -> None:
+    answer = two_documents.ask("What is this about? Give me a summary", documents=["kelmouth_marina.txt"])
+    assert answer.answer.startswith(MARINA_LEDE)
+
+
+def test_all_documents(two_documents: Assistant) -> None:
+    answer = two_documents.ask("What are these documents about?")
+    assert answer.answer.startswith(LIBRARY_LEDE)  # the latest first
+    assert MARINA_LEDE in answer.answer
+    assert [Path(c.source).name for c in answer.citations] == ["dunmore_library.txt", "kelmouth_marina.txt"]
+    assert_exact(two_documents, answer)
+
+
+def test_a_question_about_something_in_particular_is_not_an_overview(two_documents: Assistant) -> None:
+    snap = two_documents.snapshot()
+    assert overview_documents(snap, "Summarize what the fishermen say about the pontoons") == []
+    answer = two_documents.ask("Summarize what the fishermen say about the pontoons")
+    assert "narrow the channel" in answer.answer
+
+
+def test_how_someone_summed_something_up_is_a_quotation_question() -> None:
+    assert not is_overview_question("How did Delia Rourke sum up the defeat?")
+    assert is_overview_question("Can you sum it up?")
