@@ -11,6 +11,7 @@ chains and our own answerers (which also need the query vector and the raw score
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -84,8 +85,8 @@ def search(
 
     tokens = content_stems(query)
     lexical: list[tuple[int, float]] = []
+    mask: np.ndarray | None = None
     if tokens and snapshot.bm25 is not None:
-        mask = None
         if allowed is not None:
             mask = np.zeros(n, dtype=np.float32)
             mask[allowed] = 1.0
@@ -108,10 +109,36 @@ def search(
         for rank, (i, _) in enumerate(sorted(best_sentence.items(), key=lambda t: -t[1])):
             fused[i].score += 1.0 / (rrf_k + rank + 1)
     best = 3.0 / (rrf_k + 1)
-    hits = sorted(fused.values(), key=lambda h: (-h.score, -h.dense))[:k]
+    ranked = sorted(fused.values(), key=lambda h: (-h.score, -h.dense))
+    hits = ranked[:k]
+    if tokens and snapshot.bm25 is not None:
+        hits = _keep_rare_full_matches(snapshot, query, tokens, mask, fused, hits, k)
     for h in hits:
         h.score = min(1.0, h.score / best)
     return Retrieval(query, vector, hits, snapshot)
+
+
+#: A passage holding every word of the query is kept among the hits when at most this many do.
+RARE_FULL_MATCHES = 2
+
+
+def _keep_rare_full_matches(
+    snapshot: Snapshot, query: str, tokens: list[str], mask: np.ndarray | None, fused: dict[int, Hit], hits: list[Hit], k: int
+) -> list[Hit]:
+    """A query whose words are only names ("Who is Okonjo?", "Who is Julian Reyes-Hart?") has
+    a meaningless vector, so the dense ranking is noise and a passage that only BM25 finds
+    loses the rank fusion to passages that both rankings rank middling. When only one or two
+    passages hold every word of such a query, they replace the last hits."""
+    names = set(content_stems(" ".join(re.findall(r"\b[A-Z][\w’'.&-]*", query))))
+    if len(hits) < k or not set(tokens) <= names:  # only for a query made of names
+        return hits
+    present = np.logical_and.reduce([snapshot.bm25.get_scores([t], weight_mask=mask) > 0 for t in dict.fromkeys(tokens)])  # type: ignore[attr-defined]
+    full = np.flatnonzero(present)
+    if not 0 < len(full) <= RARE_FULL_MATCHES:
+        return hits
+    chosen = {h.chunk for h in hits}
+    missing = [fused[int(i)] for i in full if int(i) not in chosen and int(i) in fused]
+    return hits[: k - len(missing)] + missing if missing else hits
 
 
 def opening_passages(

@@ -7,7 +7,8 @@ import pytest
 
 from qa import Assistant
 from qa.answerers.features import describes, identity_subject, mentions, question_type
-from tests.conftest import one_document_assistant
+from qa.retrieval import search
+from tests.conftest import REPO, one_document_assistant
 from tests.test_answering import assert_exact
 
 TEXT = """Harbour board approves Kelmouth marina expansion
@@ -82,3 +83,21 @@ def test_identity_answer_is_the_introduction(marina: Assistant, question: str, e
 
 def test_identity_of_someone_never_mentioned_abstains(marina: Assistant) -> None:
     assert marina.ask("Who is Jonas Pikeworth?").abstained
+
+
+@pytest.fixture(scope="module")
+def twenty_articles(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    a = Assistant.open(tmp_path_factory.mktemp("train-docs") / "idx")
+    a.add([REPO / "train" / "docs"])
+    return a
+
+
+def test_a_name_only_query_finds_the_one_passage_that_names_it(twenty_articles: Assistant) -> None:
+    """MiniLM's vector of "Who is Okonjo?" is noise: among 195 passages the dense ranking puts
+    the only one naming Okonjo outside its top 30, so rank fusion left it at 15th."""
+    s = twenty_articles.settings
+    r = search(twenty_articles.snapshot(), twenty_articles.embedder, "Who is Okonjo?", k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+    assert any("Okonjo" in r.snapshot.chunk_text(h.chunk) for h in r.hits)
+    answer = twenty_articles.ask("Who is Okonjo?")
+    assert "a senior analyst at Tallis Insights" in answer.answer
+    assert_exact(twenty_articles, answer)
