@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answerers.features import number_kind, question_type, role_name, type_match
+from qa.answerers.features import counted_noun, counts, number_kind, question_type, role_name, type_match
 
 
 @pytest.mark.parametrize(
@@ -136,3 +136,27 @@ def test_answerability_knows_a_follow_up_and_how_much_of_its_history_the_best_se
     assert alone.answerability_features[fa["follow_up"]] == 0.0
     best = follow.candidates[0].features
     assert follow.answerability_features[fa["best_history"]] == best[fr["history_lex"]] > 0.0
+
+
+@pytest.mark.parametrize(
+    "question, noun",
+    [
+        ("How many container ships were waiting off the harbour?", "ship"),
+        ("How many of the 37 cases are Brierwood pupils?", "case"),
+        ("Roughly how many workers does the union represent?", "worker"),
+        ("How many people in total were aboard?", "peopl"),
+        ("How much did it cost?", None),
+        ("Who counted the ships?", None),
+    ],
+)
+def test_counted_noun(question: str, noun: str | None) -> None:
+    assert counted_noun(question) == noun
+
+
+def test_a_count_must_count_the_thing_asked() -> None:
+    ships = counted_noun("How many ships were waiting outside the harbour?")
+    assert counts(ships, "By Wednesday morning, 31 container ships were anchored outside the harbour.") == 1.0
+    assert counts(ships, "Nine ships were waiting.") == 1.0
+    # a number of something else: the usual sign that the documents do not say
+    assert counts(ships, "The union said 81 percent of the members backed the strike at the ship terminal.") == 0.0
+    assert counts(None, "31 ships") == 0.0

@@ -33,6 +33,7 @@ from qa.answerers.features import (
     question_numbers,
     coverage,
     idf_weights,
+    counted_noun,
     identity_subject,
     is_caption,
     mentions,
@@ -302,7 +303,7 @@ class ExtractiveAnswerer:
                 corpus_df=df, top_passage=retrieval.hits[0].score, max_cos=max(h.dense for h in retrieval.hits),
                 names=question_names(question), numbers=question_numbers(question),
                 evidence_text=" ".join(snap.chunk_text(h.chunk) for h in retrieval.hits).replace(",", ""),
-                soft_missing=soft[order[0]][2],
+                soft_missing=soft[order[0]][2], count_asked=counted_noun(question) is not None,
             )
         ranked = [cands[i] for i in order]
         nxt, feats_c = None, None

@@ -8,13 +8,14 @@ valid for these definitions.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from qa.lexical import content_stems, words
+from qa.lexical import content_stems, stem, words
 
 PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
 # A sentence that leans on the one before within its first words ("Among them, ...", "Of
@@ -365,6 +366,52 @@ def coverage(terms: QuestionTerms, stems: set[str]) -> float:
     return sum(w for s, w in terms.weights.items() if s in stems) / terms.total
 
 
+# "How many container ships were waiting?" is answered by "31 container ships were anchored
+# outside the harbour", not by any sentence with a number in it: the count must be of the
+# thing asked. Without one, the documents usually count something else (unanswerable).
+_COUNT_STOP = frozenset(
+    "did does do were was are is have has had will would can could should might may must in on at from for to "
+    "there remain remains still each per a an the that who which".split()
+)
+_NUMBER_WORD = re.compile(
+    r"^(?:\d[\d,.]*%?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|"
+    r"thousand|thousands|million|millions|billion|billions|dozen|dozens|several|few)$",
+    re.I,
+)
+
+
+@lru_cache(maxsize=4096)
+def counted_noun(question: str) -> str | None:
+    """The stem of the noun a "how many" question counts ("How many of the 37 cases are ..."
+    -> "case"); None for other questions."""
+    m = re.search(r"\bhow\s+many\s+(.*)", question, re.I)
+    if m is None:
+        return None
+    toks = [t.lower() for t in re.findall(r"[\w’'-]+|[?,;:]", m.group(1))]
+    if toks[:1] == ["of"]:
+        toks = toks[1:]
+        while toks and (toks[0] in ("the", "these", "those", "its", "their", "his", "her", "our") or _NUMBER_WORD.match(toks[0])):
+            toks = toks[1:]
+    head = None
+    for t in toks:
+        if t in _COUNT_STOP or not re.match(r"\w", t):
+            break
+        head = t
+    return stem(head) if head else None
+
+
+def counts(noun: str | None, sentence: str) -> float:
+    """1.0 when the sentence gives a number of ``noun`` ("nine new measles cases")."""
+    if noun is None:
+        return 0.0
+    toks = [t.lower() for t in re.findall(r"[\w’'.,-]*\w", sentence)]
+    for i, t in enumerate(toks):
+        if _NUMBER_WORD.match(t) and any(stem(w) == noun for w in toks[i + 1 : i + 5]):
+            return 1.0
+    return 0.0
+
+
 FEATURES = (
     "bias",
     "cos",
@@ -386,6 +433,7 @@ FEATURES = (
     "soft_ctx",
     "new_name",
     "role_name",
+    "count_noun",
 )
 
 
@@ -443,6 +491,7 @@ def sentence_features(
             soft_ctx,
             new_name(text, question),
             role_name(qtype, text, question),
+            counts(counted_noun(question), text),
         ],
         dtype=np.float64,
     )
@@ -468,6 +517,7 @@ ANSWERABILITY_FEATURES = (
     "soft_missing",
     "follow_up",
     "best_history",
+    "count_missing",
 )
 
 _Q_NAME_RE = re.compile(r"(?<!^)(?<![?.!]\s)\b[A-Z][\w’'-]*")
@@ -498,6 +548,7 @@ def answerability_features(
     numbers: set[str],
     evidence_text: str,
     soft_missing: float,
+    count_asked: bool = False,
 ) -> np.ndarray:
     """Does the retrieved evidence answer the question? Mostly: are the question's rare words there."""
     idx = {f: i for i, f in enumerate(FEATURES)}
@@ -528,6 +579,7 @@ def answerability_features(
             # judged with the conversation's topic, which the best sentence may cover.
             1.0 if terms.context_stems else 0.0,
             best[idx["history_lex"]],
+            1.0 if count_asked and best[idx["count_noun"]] == 0 else 0.0,
         ],
         dtype=np.float64,
     )
