@@ -58,6 +58,10 @@ def test_describes_and_mentions() -> None:
     assert not describes(("Strauss",), "Strauss, 67, brokered the agreement that ended a rail strike.")
     assert not describes(("Greve",), "Greve, said nothing.")
     assert not describes(("Coale",), "Yesterday Coale told reporters that prisoners had been released.")
+    # a determiner, then words, then the name is not always a noun in apposition
+    assert not describes(("Maduro",), "The tensions between the Trump administration and Maduro stem from the fact.")
+    assert not describes(("Maduro",), "While assuring that his country would accept Maduro as a resident, he said.")
+    assert describes(("Newsmax",), "Lukashenko sat down for an interview with the American conservative outlet Newsmax.")
     # another person with the same surname is not a mention
     assert not mentions(("Marcus", "Oyelaran"), "(Marta Oyelaran / Vantry Courier)")
     assert mentions(("Marcus", "Oyelaran"), "Oyelaran said sales rose.")
@@ -101,3 +105,21 @@ def test_a_name_only_query_finds_the_one_passage_that_names_it(twenty_articles: 
     answer = twenty_articles.ask("Who is Okonjo?")
     assert "a senior analyst at Tallis Insights" in answer.answer
     assert_exact(twenty_articles, answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who is Maduro?", "his Venezuelan counterpart Nicolás Maduro"),
+        ("Who is Coale?", "Trump’s special envoy for Belarus John Coale"),
+        ("Who is María Corina Machado?", "former lawmaker and Nobel Peace Prize winner María Corina Machado"),
+    ],
+)
+def test_identity_in_the_seed_article(seed_assistant: Assistant, question: str, expected: str) -> None:
+    """In a real article the sentences that only name Maduro ("Maduro is not the kind of man
+    to leave everything and flee.") match the question better than the one that introduces
+    him; the description must still come first."""
+    answer = seed_assistant.ask(question)
+    assert not answer.abstained
+    assert expected in answer.answer
+    assert_exact(seed_assistant, answer)

@@ -292,6 +292,11 @@ class ExtractiveAnswerer:
         for c in cands:
             c.score = float(c.features @ self.rank_w)
         order = sorted(range(len(cands)), key=lambda i: -cands[i].score)
+        if qtype == "identity":
+            # What the question asks for is a description: a sentence that gives one comes
+            # before any that only names the subject, however well that one matches.
+            tm = FEATURES.index("type_match")
+            order = sorted(order, key=lambda i: cands[i].features[tm] <= 0)
         feats_a = None
         if cands:
             best = cands[order[0]]

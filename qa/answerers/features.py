@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.lexical import content_stems, stem, words
+from qa.lexical import STOPWORDS, content_stems, stem, words
 
 PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
 # A sentence that leans on the one before within its first words ("Among them, ...", "Of
@@ -231,7 +231,11 @@ _APPOSITION_AFTER = re.compile(rf"^\s*(?:\(\s*|,\s+(?:\d{{1,3}},\s+)?){_DESCRIPT
 _ROLE_BEFORE = re.compile(rf"(?:\b(?:{_ROLES}|envoy|expert|analyst|scientist|professor|lawyer|researcher)|[a-z]+(?:ist|ian))\s*,?\s*$", re.I)
 # "the industrialist Oskar Lindvall", "the accounting firm Calloway Birch", "the American
 # conservative outlet Newsmax": a noun phrase the name stands in apposition to.
-_NOUN_BEFORE = re.compile(r"\b(?:the|a|an|its|their|his|her|[A-Z][\w’'-]*[’']s)\s+(?:[\w’'-]+\s+){0,3}[a-z][\w’'-]+\s+$")
+_NOUN_BEFORE = re.compile(r"\b(?:the|a|an|its|their|his|her|[A-Z][\w’'-]*[’']s)\s+(?:[\w’'-]+\s+){0,3}(?P<noun>[a-z][\w’'-]+)\s+$")
+_LINK_WORDS = frozenset(
+    "between among against including like after before during via toward towards behind without within despite "
+    "versus near beside amid over under about across along around per than whom whose nor yet".split()
+)
 _CAPTION_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|caption|pictured|video)s?\s*:", re.I)
 
 
@@ -296,7 +300,10 @@ def describes(subject: tuple[str, ...], sentence: str) -> bool:
         # sentence one capitalised word in front may just be the sentence's first ("Yesterday Coale")
         if first > 0 and (m.start() > 0 or first >= 2 or re.fullmatch(_TITLES, lead) or lead.lower() in _ROLES.split("|")):
             return True
-        if _ROLE_BEFORE.search(before) or _NOUN_BEFORE.search(before):
+        noun = _NOUN_BEFORE.search(before)
+        if noun and any(w.lower() in STOPWORDS or w.lower() in _LINK_WORDS or SAY_RE.fullmatch(w) for w in noun.group(0).split()[1:]):
+            noun = None  # "between the Trump administration and Maduro", "his country would accept Maduro"
+        if _ROLE_BEFORE.search(before) or noun:
             return True
         if _COPULA_AFTER.match(after) or _APPOSITION_AFTER.match(after):
             return True
