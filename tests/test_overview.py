@@ -97,3 +97,19 @@ def test_a_question_about_something_in_particular_is_not_an_overview(two_documen
 def test_how_someone_summed_something_up_is_a_quotation_question() -> None:
     assert not is_overview_question("How did Delia Rourke sum up the defeat?")
     assert is_overview_question("Can you sum it up?")
+
+
+def test_an_llm_reads_the_opening_in_order(seed_assistant: Assistant) -> None:
+    """The prompt's sentences for a summary are the document's first ones, not those the
+    ranker finds most like "What is this article about?"."""
+    from qa.answerers.generative import GenerativeAnswerer
+    from qa.retrieval import opening_passages
+    from tests.test_generative import fake_model
+
+    snap = seed_assistant.snapshot()
+    question = "What is this article about?"
+    retrieval = opening_passages(snap, seed_assistant.embedder, question, overview_documents(snap, question), per_document=2)
+    _, passages = GenerativeAnswerer(seed_assistant.settings, fake_model(), spec="fake:x", embedder=seed_assistant.embedder).prompt(question, retrieval)
+    assert passages[0].text.startswith("Communist dictator Aleksandr Lukashenko of Belarus suggested in an interview")
+    # every passage is read from its start, without gaps
+    assert all("…" not in p.text for p in passages), [p.text[:120] for p in passages]

@@ -70,6 +70,13 @@ class GenerativeAnswerer:
         """The chat messages and the passages they show (numbered as the model sees them)."""
         analysis = self.extractive.analyze(question, retrieval, context)
         ranked = [(c.sentence, c.passage_rank) for c in analysis.candidates]
+        if retrieval.overview:  # a summary reads the opening in order, not what matches "article"
+            snap, candidates = retrieval.snapshot, {c.sentence for c in analysis.candidates}
+            ranked = [
+                (sid, rank) for rank, h in enumerate(retrieval.hits)
+                for sid in range(int(snap.chunks[h.chunk, 2]), int(snap.chunks[h.chunk, 3]) + 1)
+                if sid in candidates
+            ]
         passages = select_passages(retrieval.snapshot, retrieval.hits, ranked, self.settings.llm_prompt_tokens)
         return answer_messages(retrieval.snapshot, passages, question), passages
 
