@@ -45,6 +45,7 @@ from qa.lexical import content_stems, content_words, stem
 from qa.embeddings import Embedder
 from qa.overview import lede
 from qa.retrieval import Retrieval
+from qa.truecase import truecase
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
 
@@ -245,6 +246,7 @@ class ExtractiveAnswerer:
 
     def analyze(self, question: str, retrieval: Retrieval, context: str = "") -> Analysis:
         snap = retrieval.snapshot
+        question = self.cased(question, retrieval)
         terms = self.terms(question, context, snap)
         qtype = question_type(question)
         seen: set[int] = set()
@@ -368,6 +370,7 @@ class ExtractiveAnswerer:
         snap = retrieval.snapshot
         if retrieval.overview:
             return self.overview_answer(question, retrieval)
+        asked, question = question, self.cased(question, retrieval)
         analysis = self.analyze(question, retrieval, context)
         cands = analysis.candidates
         prob = self.answerability(question, analysis)
@@ -375,7 +378,7 @@ class ExtractiveAnswerer:
         if threshold is None:
             threshold = self.default_threshold if self.settings.abstain_threshold is None else self.settings.abstain_threshold
         if not cands or prob < threshold:
-            return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=round(prob, 4))
+            return Answer(None, asked, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=round(prob, 4))
         best = cands[0]
         doc = snap.documents[int(snap.sentence_doc[best.sentence])]
         limit = self.settings.max_answer_chars - 5
@@ -403,7 +406,14 @@ class ExtractiveAnswerer:
             start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(_sigmoid(best.score), 4),
         )
         text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
-        return Answer(None, question, text, False, [citation], passages, self.name, answerability=round(prob, 4))
+        return Answer(None, asked, text, False, [citation], passages, self.name, answerability=round(prob, 4))
+
+    @staticmethod
+    def cased(question: str, retrieval: Retrieval) -> str:
+        """The question with the capitals of the names it types in lower case (qa/truecase.py)."""
+        if not retrieval.hits or any(ch.isupper() for ch in question[1:]):
+            return question
+        return truecase(question, (retrieval.snapshot.chunk_text(h.chunk) for h in retrieval.hits))
 
     def answerability(self, question: str, analysis: Analysis) -> float:
         """P(the documents answer the question). The learned model never saw an identity
