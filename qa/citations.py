@@ -202,6 +202,16 @@ def is_page_furniture(text: str) -> bool:
     return credit is not None and len(credit.group("who").split()) <= 6
 
 
+# "Photo: Jonah Kettering wheels away after scoring ...": a caption describes a picture. It
+# stays answerable (it says something about the story) but is not where a text introduces
+# anyone or opens its story.
+_CAPTION_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|caption|pictured|video)s?\s*:", re.I)
+
+
+def is_caption(text: str) -> bool:
+    return bool(_CAPTION_RE.match(text))
+
+
 def is_not_content(text: str) -> bool:
     """Neither an answer, nor evidence, nor support: an instruction or page furniture."""
     return is_instruction(text) or is_page_furniture(text)

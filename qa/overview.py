@@ -24,7 +24,9 @@ from qa.store import Snapshot
 
 MAX_DOCUMENTS = 5
 
-_DOC_NOUNS = r"(?:article|document|story|text|piece|report|paper|page|file|release|column|interview|post|essay|entry|transcript|pdf|upload)"
+_DOC_NOUNS = (
+    r"(?:article|document|story|text|piece|report|paper|page|file|release|column|interview|post|essay|entry|transcript|pdf|upload)"
+)
 OVERVIEW_RE = re.compile(
     rf"\b(?:summari[sz]e|summary|tl;?\s?dr|gist|overview|synopsis|recap)\b"
     # "Sum up the report", not "How did Rourke sum up the defeat?" (what someone said)
@@ -83,13 +85,10 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
     return latest_first[:1]
 
 
-_CAPTION_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|caption|pictured|video)s?\s*:", re.I)
-
-
 def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> list[int]:
     """The document's first body sentences (headline, byline, dateline and photo caption
     skipped), as many as fit ``limit`` characters, up to ``sentences``; at least one."""
-    from qa.citations import is_not_content, is_page_furniture
+    from qa.citations import is_caption, is_not_content, is_page_furniture
 
     out: list[int] = []
     span = snapshot.doc_sentences(doc_idx)
@@ -99,7 +98,7 @@ def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> li
         # A headline, byline or "Embargoed until ..." line has no closing punctuation.
         if (
             not re.search(r"[.!?…][”\"’')\]]*$", text) or len(text.split()) < 6 or is_not_content(text)
-            or _CAPTION_RE.match(text) or credited
+            or is_caption(text) or credited
         ):
             if out:
                 break  # the lede is contiguous: a heading after it starts another section

@@ -56,8 +56,8 @@ from qa import Assistant  # noqa: E402
 from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  # noqa: E402
 from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES, question_type  # noqa: E402
 from qa.chain import condense, normalize_history  # noqa: E402
-from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
 from qa.embeddings import Embedder  # noqa: E402
+from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
 from qa.retrieval import Retrieval, search  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 

@@ -28,26 +28,25 @@ from qa.answerers.features import (
     QuestionTerms,
     answerability_features,
     continuation_features,
-    question_names,
-    quotation_state,
-    question_numbers,
-    coverage,
-    idf_weights,
     counted_noun,
+    coverage,
     identity_subject,
-    is_caption,
+    idf_weights,
     mentions,
+    question_names,
+    question_numbers,
     question_type,
+    quotation_state,
     sentence_features,
 )
-from qa.citations import is_not_content
-from qa.lexical import content_stems, content_words, stem
+from qa.citations import is_caption, is_not_content
 from qa.embeddings import Embedder
+from qa.lexical import content_stems, content_words, stem
 from qa.overview import lede
 from qa.retrieval import Retrieval
-from qa.truecase import truecase
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
+from qa.truecase import truecase
 
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
 
@@ -212,8 +211,10 @@ def first_mentions(snap: Snapshot, subject: tuple[str, ...], sids: list[int]) ->
         doc = int(snap.sentence_doc[sid])
         if doc not in first:
             first[doc] = next(
-                (k for k in snap.doc_sentences(doc)
-                 if not is_not_content_sentence(snap, k) and not is_caption(t := snap.sentence_text(k)) and mentions(subject, t)),
+                (
+                    k for k in snap.doc_sentences(doc)
+                    if not is_not_content_sentence(snap, k) and not is_caption(t := snap.sentence_text(k)) and mentions(subject, t)
+                ),
                 None,
             )
     return {sid for sid in sids if first[int(snap.sentence_doc[sid])] == sid}

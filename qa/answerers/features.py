@@ -8,13 +8,14 @@ valid for these definitions.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from qa.citations import is_caption
 from qa.lexical import STOPWORDS, content_stems, stem, words
 
 PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
@@ -228,15 +229,18 @@ _DESCRIPTOR = rf"(?:a|an|the|its|his|her|their|one|former|now|then|chief|head|de
 # "Greve, 58, the harbour master", "Pellacourt (a maker of ...)"; not "Tarrant, who left ..."
 _APPOSITION_AFTER = re.compile(rf"^\s*(?:\(\s*|,\s+(?:\d{{1,3}},\s+)?){_DESCRIPTOR}", re.I)
 # "City finance director Owen Parrish", "Aurenne’s president, Mirela Castellan"
-_ROLE_BEFORE = re.compile(rf"(?:\b(?:{_ROLES}|envoy|expert|analyst|scientist|professor|lawyer|researcher)|[a-z]+(?:ist|ian))\s*,?\s*$", re.I)
+_ROLE_BEFORE = re.compile(
+    rf"(?:\b(?:{_ROLES}|envoy|expert|analyst|scientist|professor|lawyer|researcher)|[a-z]+(?:ist|ian))\s*,?\s*$", re.I
+)
 # "the industrialist Oskar Lindvall", "the accounting firm Calloway Birch", "the American
 # conservative outlet Newsmax": a noun phrase the name stands in apposition to.
-_NOUN_BEFORE = re.compile(r"\b(?:the|a|an|its|their|his|her|[A-Z][\w’'-]*[’']s)\s+(?:[\w’'-]+\s+){0,3}(?P<noun>[a-z][\w’'-]+)\s+$")
+_NOUN_BEFORE = re.compile(
+    r"\b(?:the|a|an|its|their|his|her|[A-Z][\w’'-]*[’']s)\s+(?:[\w’'-]+\s+){0,3}(?P<noun>[a-z][\w’'-]+)\s+$"
+)
 _LINK_WORDS = frozenset(
     "between among against including like after before during via toward towards behind without within despite "
     "versus near beside amid over under about across along around per than whom whose nor yet".split()
 )
-_CAPTION_RE = re.compile(r"^\W*(?:photo(?:graph)?|image|picture|caption|pictured|video)s?\s*:", re.I)
 
 
 def identity_subject(question: str) -> tuple[str, ...]:
@@ -282,10 +286,6 @@ def mentions(subject: tuple[str, ...], sentence: str) -> bool:
     return bool(subject) and bool(_subject_runs(subject, sentence))
 
 
-def is_caption(sentence: str) -> bool:
-    return bool(_CAPTION_RE.match(sentence))
-
-
 def describes(subject: tuple[str, ...], sentence: str) -> bool:
     """Whether the sentence says who or what the subject is: a title or role before the name
     ("Interior Minister Paul Ferrante", "City finance director Owen Parrish", "the industrialist
@@ -308,6 +308,7 @@ def describes(subject: tuple[str, ...], sentence: str) -> bool:
         if _COPULA_AFTER.match(after) or _APPOSITION_AFTER.match(after):
             return True
     return False
+
 
 def new_name(sentence: str, question: str) -> float:
     """1.0 when the sentence names someone or something the question does not: the usual answer."""
