@@ -61,6 +61,7 @@ def test_this_document_is_the_one_added_last(two_documents: Assistant) -> None:
     assert not answer.abstained
     assert answer.answer.startswith(LIBRARY_LEDE)
     assert [Path(c.source).name for c in answer.citations] == ["dunmore_library.txt"]
+    assert answer.note == "the opening of dunmore_library.txt"  # which of the two it read
     assert_exact(two_documents, answer)
 
 

@@ -458,7 +458,15 @@ class ExtractiveAnswerer:
             pieces += [" ".join(doc.text[a:b].split()) + f" [{n}]" for a, b in parts]
         if not citations:  # nothing but headings: no opening to quote
             return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)
-        return Answer(None, question, " ".join(pieces), False, citations, passages, self.name, answerability=1.0)
+        total = len(snap.documents)
+        note = ""
+        if 1 < len(docs) < total:
+            note = f"the openings of the {len(docs)} most recently added of {total} documents"
+        elif len(docs) == 1 and total > 1:
+            note = f"the opening of {Path(snap.documents[docs[0]].source).name}"
+        return Answer(
+            None, question, " ".join(pieces), False, citations, passages, self.name, answerability=1.0, note=note
+        )
 
     def quotation_rest(self, snap: Snapshot, last: int, start: int) -> list[int]:
         """The sentences that finish a quotation the answer opens and leaves open, when all fit.
