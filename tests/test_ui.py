@@ -364,6 +364,14 @@ def test_browser_chat_citations_upload_and_xss(server: str, browser: Any, tmp_pa
     panel = page.locator("#qa-sources").text_content() or ""  # includes the collapsed passages
     assert "zorblax-notes.txt" in panel and "lukashenko-maduro-newsmax.txt" not in panel
 
+    # 7. a question about the whole document is answered from its opening, cited
+    bubble = _ask(page, "What is this document about?", 1)
+    assert "The Zorblax telescope was installed on Mount Kenya in 1997" in bubble.inner_text()
+    bubble.locator("a.qa-cite").first.click()
+    card = page.locator("#cite-1-1")
+    card.wait_for(state="visible", timeout=10_000)
+    assert "zorblax-notes.txt" in card.inner_text()
+
     assert page.evaluate("window.__xss") is None
     assert not external, f"the page fetched external resources: {external[:5]}"
     assert not errors, errors
