@@ -37,6 +37,7 @@ def marina(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
         ("who was Dr. Tam Oakes", ("Tam", "Oakes")),
         ("What is Brightwater Marine?", ("Brightwater", "Marine")),
         ("What is the Royal Bank of Tervosa?", ("Royal", "Bank", "Tervosa")),
+        ("What does FARC stand for?", ("FARC",)),
         # not identity questions: they ask for a name, or for something about the name
         ("Who is the chair of the board?", ()),
         ("What was Alvarez's reason?", ()),
@@ -62,6 +63,10 @@ def test_describes_and_mentions() -> None:
     assert not describes(("Maduro",), "The tensions between the Trump administration and Maduro stem from the fact.")
     assert not describes(("Maduro",), "While assuring that his country would accept Maduro as a resident, he said.")
     assert describes(("Newsmax",), "Lukashenko sat down for an interview with the American conservative outlet Newsmax.")
+    # an acronym with its expansion, either way round
+    assert describes(("FARC",), "ties to groups such as the Revolutionary Armed Forces of Colombia (FARC), the Tren de Aragua")
+    assert describes(("FARC",), "FARC (Revolutionary Armed Forces of Colombia) signed the accord.")
+    assert not describes(("FARC",), "He met FARC leaders in Havana.")
     # another person with the same surname is not a mention
     assert not mentions(("Marcus", "Oyelaran"), "(Marta Oyelaran / Vantry Courier)")
     assert mentions(("Marcus", "Oyelaran"), "Oyelaran said sales rose.")
@@ -113,6 +118,7 @@ def test_a_name_only_query_finds_the_one_passage_that_names_it(twenty_articles: 
         ("Who is Maduro?", "his Venezuelan counterpart Nicolás Maduro"),
         ("Who is Coale?", "Trump’s special envoy for Belarus John Coale"),
         ("Who is María Corina Machado?", "former lawmaker and Nobel Peace Prize winner María Corina Machado"),
+        ("What does FARC stand for?", "Revolutionary Armed Forces of Colombia (FARC)"),
     ],
 )
 def test_identity_in_the_seed_article(seed_assistant: Assistant, question: str, expected: str) -> None:

@@ -209,9 +209,12 @@ _TITLES = (
     r"Mayor|Senator|General|Captain|Chief|Minister|Prime Minister|Chancellor|King|Queen|Prince|Princess)"
 )
 _NAME_LINK = r"(?:of|for|and|the|de|van|von|der|den|la|le|del|du|da|al|bin|y)"
+_NAME = rf"(?:{_TITLES}\.?\s+)?[A-Z][\w’'.&-]*(?:\s+(?:{_NAME_LINK}\s+)*[A-Z0-9][\w’'.&-]*)*"
 IDENTITY_RE = re.compile(
-    r"^\W*(?:(?:and|so|but|then)\s+)?(?:[Ww]ho|[Ww]hat)(?:[’']s|\s+(?:is|was|are|were))\s+(?:the\s+)?"
-    rf"(?P<x>(?:{_TITLES}\.?\s+)?[A-Z][\w’'.&-]*(?:\s+(?:{_NAME_LINK}\s+)*[A-Z0-9][\w’'.&-]*)*)\s*\??\s*$"
+    r"^\W*(?:(?:and|so|but|then)\s+)?(?:"
+    rf"(?:[Ww]ho|[Ww]hat)(?:[’']s|\s+(?:is|was|are|were))\s+(?:the\s+)?(?P<x>{_NAME})"
+    rf"|[Ww]hat\s+(?:does|did|do)\s+(?:the\s+)?(?P<acronym>{_NAME})\s+stand\s+for"  # "What does FARC stand for?"
+    r")\s*\??\s*$"
 )
 # Words of an organisation's name that other organisations share: "the Medwin Foundation"
 # does not mention "the Restwell Foundation".
@@ -248,7 +251,7 @@ def identity_subject(question: str) -> tuple[str, ...]:
     m = IDENTITY_RE.match(question.strip())
     if m is None:
         return ()
-    toks = [t for t in re.findall(r"[\w’'&-]+", m.group("x")) if t[0].isupper() or t[0].isdigit()]
+    toks = [t for t in re.findall(r"[\w’'&-]+", m.group("x") or m.group("acronym")) if t[0].isupper() or t[0].isdigit()]
     while len(toks) > 1 and re.fullmatch(_TITLES, toks[0]):
         toks = toks[1:]
     return tuple(toks)
@@ -306,6 +309,13 @@ def describes(subject: tuple[str, ...], sentence: str) -> bool:
         if _ROLE_BEFORE.search(before) or noun:
             return True
         if _COPULA_AFTER.match(after) or _APPOSITION_AFTER.match(after):
+            return True
+        # An acronym and its expansion: "Revolutionary Armed Forces of Colombia (FARC)", "FARC
+        # (Revolutionary Armed Forces ...)"; not "Maduro (Americans probably don't want that)"
+        acronym = len(subject) == 1 and len(subject[0]) > 1 and subject[0].isupper()
+        if acronym and (
+            (re.search(r"[A-Z][\w’'-]*\s*\(\s*$", before) and after.lstrip().startswith(")")) or re.match(r"^\s*\(\s*[A-Z]", after)
+        ):
             return True
     return False
 
