@@ -24,6 +24,7 @@ from pydantic import ConfigDict
 from qa.embeddings import Embedder
 from qa.lexical import content_stems
 from qa.store import Snapshot
+from qa.truecase import truecase
 
 
 @dataclass
@@ -129,12 +130,16 @@ def _keep_rare_full_matches(
     a meaningless vector, so the dense ranking is noise and a passage that only BM25 finds
     loses the rank fusion to passages that both rankings rank middling. When only one or two
     passages hold every word of such a query, they replace the last hits."""
-    names = set(content_stems(" ".join(re.findall(r"\b[A-Z][\w’'.&-]*", query))))
-    if len(hits) < k or not set(tokens) <= names:  # only for a query made of names
+    if len(hits) < k:
         return hits
     present = np.logical_and.reduce([snapshot.bm25.get_scores([t], weight_mask=mask) > 0 for t in dict.fromkeys(tokens)])  # type: ignore[attr-defined]
     full = np.flatnonzero(present)
     if not 0 < len(full) <= RARE_FULL_MATCHES:
+        return hits
+    # typed in lower case ("who is okonjo"): the passages say which of its words are names
+    cased = truecase(query, (snapshot.chunk_text(int(i)) for i in full))
+    names = set(content_stems(" ".join(re.findall(r"\b[A-Z][\w’'.&-]*", cased))))
+    if not set(tokens) <= names:  # only for a query made of names
         return hits
     chosen = {h.chunk for h in hits}
     missing = [fused[int(i)] for i in full if int(i) not in chosen and int(i) in fused]

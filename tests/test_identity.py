@@ -110,6 +110,10 @@ def test_a_name_only_query_finds_the_one_passage_that_names_it(twenty_articles: 
     answer = twenty_articles.ask("Who is Okonjo?")
     assert "a senior analyst at Tallis Insights" in answer.answer
     assert_exact(twenty_articles, answer)
+    # typed in lower case: the passage that holds the word says it is a name
+    r = search(r.snapshot, twenty_articles.embedder, "who is okonjo", k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+    assert any("Okonjo" in r.snapshot.chunk_text(h.chunk) for h in r.hits)
+    assert "a senior analyst at Tallis Insights" in twenty_articles.ask("who is okonjo").answer
 
 
 @pytest.mark.parametrize(
