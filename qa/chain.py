@@ -77,6 +77,35 @@ def condense(question: str, history: list[Turn]) -> tuple[str, str]:
     return f"{previous} {question}", previous
 
 
+_WHO_IS_PRONOUN = re.compile(r"^\W*(?:and\s+)?(who)(?:[’']s|\s+(is|was))\s+(?:he|she|him|her)\W*$", re.I)
+_BARE_TITLE = re.compile(r"(?:Dr|Mr|Mrs|Ms|Prof|Professor|President|Governor|Mayor|Minister|Judge|Chief|General|Captain)")
+_NAME_IN_TEXT = re.compile(r"(?<![.!?“\"]\s)(?<!^)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
+
+
+def resolve_identity_pronoun(question: str, history: list[Turn]) -> str | None:
+    """"Who is he?" after "What did Coale say about prisoners?" asks "Who is Coale?": the name
+    the previous question asked about, else the first one its answer gave. The identity
+    question is then answered as such (a sentence that introduces the name), which
+    borrowing the previous question's words for retrieval cannot do."""
+    m = _WHO_IS_PRONOUN.match(question.strip())
+    if not m or not history:
+        return None
+    from qa.lexical import STOPWORDS
+
+    user, answer = next(((u, a) for u, a in reversed(history) if u.strip()), ("", ""))
+    answer = re.sub(r"\s*\[\d+\]", "", answer)
+    # After "Who won the prize?" the person is the one the answer names, not one the question did.
+    text = answer if re.match(r"^\W*who\b", user, re.I) else user
+    from qa.answerers.features import identity_subject
+
+    # a run of capitals that is a name once its title is off ("President" alone is none)
+    names = [
+        n for n in _NAME_IN_TEXT.findall(text.strip())
+        if n.split()[0].lower() not in STOPWORDS and identity_subject(f"Who is {n}?") and not _BARE_TITLE.fullmatch(n)
+    ]
+    return f"{m.group(1).capitalize()} {m.group(2) or 'is'} {names[0]}?" if names else None
+
+
 def make_answerer(settings: Settings, embedder: Embedder) -> Any:
     """The answerer ``settings.llm`` names: extractive, or a chat model with verified citations.
 
@@ -113,6 +142,9 @@ def build_chain(
             standalone = answerer.condense(inputs["question"], history)
             if standalone:  # the model's rewrite replaces the borrowed words
                 return {**inputs, "condensed": {"query": standalone, "context": "", "question": standalone}}
+        resolved = resolve_identity_pronoun(inputs["question"], history)
+        if resolved:
+            return {**inputs, "condensed": {"query": resolved, "context": "", "question": resolved}}
         query, context = condense(inputs["question"], history)
         return {**inputs, "condensed": {"query": query, "context": context}}
 
@@ -148,7 +180,8 @@ def build_chain(
         return answer
 
     def _answer(inputs: dict[str, Any]) -> Answer:
-        answer = answerer.answer(inputs["question"], inputs["retrieval"], context=inputs["condensed"]["context"])
+        question = inputs["condensed"].get("question", inputs["question"])
+        answer = answerer.answer(question, inputs["retrieval"], context=inputs["condensed"]["context"])
         return _finish(answer, inputs)
 
     def _generate(inputs: dict[str, Any]) -> Iterator[str | Status | Answer]:

@@ -7,6 +7,7 @@ import pytest
 
 from qa import Assistant
 from qa.answerers.features import describes, identity_subject, mentions, question_type
+from qa.chain import resolve_identity_pronoun
 from qa.retrieval import search
 from tests.conftest import REPO, one_document_assistant
 from tests.test_answering import assert_exact
@@ -132,4 +133,24 @@ def test_identity_in_the_seed_article(seed_assistant: Assistant, question: str, 
     answer = seed_assistant.ask(question)
     assert not answer.abstained
     assert expected in answer.answer
+    assert_exact(seed_assistant, answer)
+
+
+def test_who_is_he_after_a_question_about_someone() -> None:
+    assert resolve_identity_pronoun("Who is he?", [("What did Coale say about prisoners?", "...")]) == "Who is Coale?"
+    assert resolve_identity_pronoun("who's she", [("What did Governor Ilse Varnholt say?", "...")]) == "Who is Governor Ilse Varnholt?"
+    # after a "who" question the person is the one the answer named
+    assert resolve_identity_pronoun("Who is she?", [("Who chairs the board?", "The board is chaired by Rosa Alvarez. [1]")]) == "Who is Rosa Alvarez?"
+    # nobody named, a bare title, or not about a person: left to the usual follow-up handling
+    assert resolve_identity_pronoun("Who is he?", [("What happened next?", "Nothing.")]) is None
+    assert resolve_identity_pronoun("Who is he?", [("What did the President say?", "...")]) is None
+    assert resolve_identity_pronoun("What is it?", [("What did Coale tell Newsmax?", "...")]) is None
+    assert resolve_identity_pronoun("Who is he?", []) is None
+
+
+def test_who_is_he_in_a_conversation(seed_assistant: Assistant) -> None:
+    first = seed_assistant.ask("What did Coale say about prisoners?")
+    answer = seed_assistant.ask("Who is he?", history=[("What did Coale say about prisoners?", first.answer)])
+    assert answer.question == "Who is he?"
+    assert "Trump’s special envoy for Belarus John Coale" in answer.answer
     assert_exact(seed_assistant, answer)
