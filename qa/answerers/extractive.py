@@ -203,21 +203,27 @@ class Analysis:
 
 
 def first_mentions(snap: Snapshot, subject: tuple[str, ...], sids: list[int]) -> set[int]:
-    """Of these sentences, those that are their document's first mention of the subject."""
+    """Of these sentences, those that are their document's first mention of the subject.
+
+    Only the text before a document's earliest mentioning candidate is read, so a long
+    document costs no more than the part of it up to that sentence.
+    """
     if not subject:
         return set()
-    first: dict[int, int | None] = {}
-    for sid in sids:
+
+    def mentioning(k: int) -> bool:
+        return not is_not_content_sentence(snap, k) and not is_caption(t := snap.sentence_text(k)) and mentions(subject, t)
+
+    earliest: dict[int, int] = {}
+    for sid in sorted(sids):
         doc = int(snap.sentence_doc[sid])
-        if doc not in first:
-            first[doc] = next(
-                (
-                    k for k in snap.doc_sentences(doc)
-                    if not is_not_content_sentence(snap, k) and not is_caption(t := snap.sentence_text(k)) and mentions(subject, t)
-                ),
-                None,
-            )
-    return {sid for sid in sids if first[int(snap.sentence_doc[sid])] == sid}
+        if doc not in earliest and mentioning(sid):
+            earliest[doc] = sid
+    out = set()
+    for doc, sid in earliest.items():
+        if not any(mentioning(k) for k in range(snap.doc_sentences(doc).start, sid)):
+            out.add(sid)
+    return out
 
 
 class ExtractiveAnswerer:
