@@ -17,7 +17,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from qa.answer import Answer, Status
 from qa.answerers.extractive import ExtractiveAnswerer
 from qa.embeddings import Embedder
-from qa.overview import overview_documents
+from qa.overview import document_fact, overview_documents
 from qa.retrieval import opening_passages, search
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -154,7 +154,7 @@ def build_chain(
         if docs:  # "What is this article about?": the document's opening, not a word match
             retrieval = opening_passages(
                 snap, embedder, inputs["question"], docs, per_document=2 if len(docs) == 1 else 1,
-                threads=settings.query_threads,
+                threads=settings.query_threads, kind=document_fact(inputs["question"]) or "lede",
             )
             return {**inputs, "retrieval": retrieval}
         retrieval = search(

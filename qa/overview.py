@@ -33,9 +33,36 @@ OVERVIEW_RE = re.compile(
     rf"|^\W*(?:(?:please|can\s+you|could\s+you)\s+)*sum\s+(?:it\s+)?up\b"
     rf"|\bwhat(?:[’']s|\s+is|\s+was|\s+are|\s+were)\s+(?:this|that|the|these|those|my|all|all\s+the|each|each\s+of\s+the)\s+(?:[\w’'-]+\s+){{0,3}}?{_DOC_NOUNS}s?\s+(?:[\w’'-]+\s+){{0,3}}?about\b"
     rf"|\bwhat\s+(?:does|do|did)\s+(?:this|that|the|these|those)\s+(?:[\w’'-]+\s+){{0,3}}?{_DOC_NOUNS}s?\s+(?:say|cover|discuss|describe|report)\s*[?.!]*\s*$"
-    rf"|\b(?:main|key)\s+(?:points?|ideas?|topics?|story|takeaways?|messages?|facts|findings)\b",
+    # "What are the main points (of the report)?", not "... one of the main topics studied in X"
+    rf"|^\W*(?:what\s+(?:are|were|is|was)\s+)?(?:the\s+|its\s+)?(?:main|key)\s+(?:points?|ideas?|topics?|story|takeaways?|messages?|facts|findings)"
+    rf"(?:\s+(?:of|in|from)\s+(?:this|that|the|these|those)\s+(?:[\w’'-]+\s+){{0,2}}?{_DOC_NOUNS}s?)?\W*$",
     re.I,
 )
+# Who wrote a document and when it came out are facts about it, not in its sentences: a
+# byline or dateline near the top says them, else the file's metadata (HTML, PDF, DOCX).
+AUTHOR_RE = re.compile(
+    rf"\bwho\s+(?:wrote|authored|penned|reported)\s+(?:(?:this|it)\s*[?.!]*\s*$|(?:this|that|the)\s+(?:[\w’'-]+\s+){{0,2}}?{_DOC_NOUNS}\b)"
+    rf"|\bwho\s+(?:is|was)\s+the\s+(?:author|writer|reporter|columnist)\b(?!\s+(?:of|who)\s+(?!(?:this|that|the)\s+{_DOC_NOUNS}))"
+    rf"|\b(?:author|writer)\s+of\s+(?:this|that|the)\s+{_DOC_NOUNS}\b",
+    re.I,
+)
+PUBLISHED_RE = re.compile(
+    rf"\bwhen\s+(?:was|is)\s+(?:this|it|(?:this|that|the)\s+(?:[\w’'-]+\s+){{0,2}}?{_DOC_NOUNS})\s+"
+    r"(?:published|written|dated|released|posted|issued)\b"
+    rf"|\b(?:publication|release)\s+date\b|\bwhat\s+(?:is|was)\s+the\s+date\s+of\s+(?:this|that|the)\s+{_DOC_NOUNS}\b",
+    re.I,
+)
+
+
+def document_fact(question: str) -> str | None:
+    """"author" or "published" for a question about who wrote a document or when it came out."""
+    if AUTHOR_RE.search(question):
+        return "author"
+    if PUBLISHED_RE.search(question):
+        return "published"
+    return None
+
+
 _PLURAL_RE = re.compile(rf"\b(?:{_DOC_NOUNS}s|all|each)\b", re.I)
 # Words that only say "tell me what the document is about"; any other word narrows the question.
 _REQUEST_WORDS = frozenset(
@@ -47,7 +74,9 @@ _REQUEST_WORDS = frozenset(
         "file files release releases column columns interview interviews post posts essay essays entry entries "
         "transcript transcripts pdf upload uploaded cover covers discuss discusses describe describes say says "
         "give tell brief briefly short quick quickly few sentences sentence please whole entire overall new latest "
-        "just last recent me us you i we can could would will it its this that these those what which"
+        "just last recent me us you i we can could would will it its this that these those what which "
+        "who wrote written write writer author authored penned reported reporter columnist when published "
+        "publication dated date released release posted issued out"
     ).split()
 )
 
@@ -59,7 +88,7 @@ def is_overview_question(question: str) -> bool:
 def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[str] | None = None) -> list[int]:
     """The documents an overview question is about, most relevant first; [] when it is not one
     (not an overview question, or one whose other words name no document)."""
-    if not is_overview_question(question) or not snapshot.documents:
+    if not (is_overview_question(question) or document_fact(question)) or not snapshot.documents:
         return []
     rows = list(range(len(snapshot.documents)))
     if documents:
@@ -80,7 +109,7 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
 
         best = max(latest_first, key=named)
         return [best] if named(best) > 0 and 2 * named(best) >= len(set(rest)) else []
-    if _PLURAL_RE.search(question):
+    if _PLURAL_RE.search(question) and not document_fact(question):
         return latest_first[:MAX_DOCUMENTS]
     return latest_first[:1]
 
@@ -109,3 +138,54 @@ def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> li
         if len(out) >= sentences:
             break
     return out
+
+
+_BYLINE_RE = re.compile(
+    r"^[ \t]*(?:(?:by|written\s+by|words\s+by|reported\s+by)\s+[A-Z]|(?:opinion|analysis|comment|column)\s*[|:—–-]\s*[A-Z]).*$",
+    re.I | re.M,
+)
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|"
+    r"nov(?:ember)?|dec(?:ember)?)"
+)
+_DATE_IN_TEXT = re.compile(
+    rf"\b(?:\d{{1,2}}\s+{_MONTH}\.?,?\s+\d{{4}}|{_MONTH}\.?\s+\d{{1,2}},?\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})\b", re.I
+)
+OPENING_CHARS = 600  # where a byline or dateline sits: before or just inside the lede
+
+
+def fact_span(snapshot: Snapshot, doc_idx: int, fact: str) -> tuple[int, int] | None:
+    """The line near the top of the document that states the fact: a byline ("By Ellen
+    Marsh", "Opinion | Halvard Senn, economics columnist", or a line naming the metadata's
+    author) or a dated line ("DELLSWORTH, 3 March 2026 — ..."); None when there is none."""
+    doc = snapshot.documents[doc_idx]
+    head = doc.text[:OPENING_CHARS]
+
+    def line_around(at: int) -> tuple[int, int]:
+        start = head.rfind("\n", 0, at) + 1
+        end = head.find("\n", at)
+        return start, end if end >= 0 else len(head)
+
+    def trimmed(start: int, end: int) -> tuple[int, int] | None:
+        while start < end and doc.text[start].isspace():
+            start += 1
+        while end > start and doc.text[end - 1].isspace():  # "\r" of a "\r\n" line end
+            end -= 1
+        return (start, end) if end > start else None
+
+    if fact == "author":
+        m = _BYLINE_RE.search(head)
+        if m is not None:
+            return trimmed(m.start(), m.end())
+        at = head.lower().find(doc.author.lower()) if doc.author else -1
+        if at < 0:
+            return None
+        start, end = line_around(at)
+        return trimmed(start, end) if end - start <= 200 else None  # a byline, not a paragraph naming them
+    m = _DATE_IN_TEXT.search(head)
+    if m is None:
+        return None
+    start, line_end = line_around(m.start())
+    # a long first paragraph ("DELLSWORTH, 3 March 2026 — The council ..."): its first sentence
+    sentence_end = re.search(r"[.!?](?=\s|$)", doc.text[m.end() : line_end])
+    return trimmed(start, m.end() + sentence_end.end() if sentence_end else line_end)

@@ -43,7 +43,9 @@ class Retrieval:
     vector: np.ndarray
     hits: list[Hit]
     snapshot: Snapshot
-    overview: bool = False  # the hits are documents' opening passages (qa/overview.py)
+    # the hits are documents' opening passages (qa/overview.py), for a question about what a
+    # document is about ("lede") or who wrote it / when it came out ("author", "published")
+    overview: str = ""
 
 
 def allowed_chunks(snapshot: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
@@ -147,7 +149,8 @@ def _keep_rare_full_matches(
 
 
 def opening_passages(
-    snapshot: Snapshot, embedder: Embedder, query: str, docs: Sequence[int], *, per_document: int, threads: int = 1
+    snapshot: Snapshot, embedder: Embedder, query: str, docs: Sequence[int], *, per_document: int, threads: int = 1,
+    kind: str = "lede",
 ) -> Retrieval:
     """The first passages of these documents, in this order: what a question about a whole
     document ("What is this article about?") is answered from."""
@@ -159,7 +162,7 @@ def opening_passages(
         for i in rows:
             cos = float(snapshot.faiss_index.reconstruct(int(i)) @ vector)  # type: ignore[union-attr]
             hits.append(Hit(int(i), 1.0, cos, 0.0, None, None))
-    return Retrieval(query, vector, hits, snapshot, overview=True)
+    return Retrieval(query, vector, hits, snapshot, overview=kind)
 
 
 def _best_sentence_cosines(snapshot: Snapshot, chunks: list[int], vector: np.ndarray) -> dict[int, float]:

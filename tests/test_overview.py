@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.overview import is_overview_question, overview_documents
+from qa.overview import document_fact, is_overview_question, overview_documents
 from tests.test_answering import assert_exact
 
 MARINA = """Harbour board approves Kelmouth marina expansion
@@ -114,3 +114,61 @@ def test_an_llm_reads_the_opening_in_order(seed_assistant: Assistant) -> None:
     assert passages[0].text.startswith("Communist dictator Aleksandr Lukashenko of Belarus suggested in an interview")
     # every passage is read from its start, without gaps
     assert all("…" not in p.text for p in passages), [p.text[:120] for p in passages]
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("Who wrote this article?", "author"),
+        ("Who wrote this?", "author"),
+        ("Who is the author?", "author"),
+        ("When was this article published?", "published"),
+        ("When was it published?", "published"),
+        ("What is the publication date?", "published"),
+        ("Who wrote the letter to the council?", None),  # a letter the document mentions
+        ("Who is the author of the novel?", None),
+        ("When was the bridge built?", None),
+    ],
+)
+def test_document_fact(question: str, fact: str | None) -> None:
+    assert document_fact(question) == fact
+
+
+def test_the_byline_says_who_wrote_it(two_documents: Assistant) -> None:
+    answer = two_documents.ask("Who wrote the marina article?")
+    assert answer.answer == "By Ellen Marsh, Coast Correspondent [1]"
+    assert_exact(two_documents, answer)
+    # no byline, no date, no metadata: the document does not say
+    assert two_documents.ask("When was the library article published?").abstained
+
+
+def test_metadata_is_said_to_be_metadata(tmp_path: Path) -> None:
+    page = tmp_path / "story.html"
+    page.write_text(
+        "<html><head><title>Marina approved</title><meta name='author' content='Ellen Marsh'>"
+        "<meta property='article:published_time' content='2026-03-02'></head><body><article>"
+        "<h1>Harbour board approves Kelmouth marina expansion</h1>"
+        f"<p>{MARINA.splitlines()[3]}</p><p>{MARINA.splitlines()[4]}</p></article></body></html>",
+        encoding="utf-8",
+    )
+    a = Assistant.open(tmp_path / "idx")
+    a.add([page])
+    answer = a.ask("Who wrote this article?")
+    assert not answer.abstained and not answer.citations  # nothing in the text to cite
+    assert "Ellen Marsh" in answer.answer and "metadata" in answer.answer and "metadata" in answer.note
+    dated = a.ask("When was it published?")
+    assert "2026-03-02" in dated.answer and not dated.citations
+
+
+def test_a_dateline_says_when(tmp_path: Path) -> None:
+    (tmp_path / "notice.txt").write_text(
+        "City launches lead pipe programme\n\nDELLSWORTH, 3 March 2026 — The city council today announced a £64 million "
+        "programme to replace lead pipes. Work begins in June.\n",
+        encoding="utf-8",
+    )
+    a = Assistant.open(tmp_path / "idx")
+    a.add([tmp_path / "notice.txt"])
+    answer = a.ask("When was this published?")
+    assert answer.answer.startswith("DELLSWORTH, 3 March 2026 — The city council today announced")
+    assert "Work begins in June" not in answer.answer
+    assert_exact(a, answer)

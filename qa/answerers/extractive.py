@@ -42,7 +42,7 @@ from qa.answerers.features import (
 from qa.citations import is_caption, is_not_content
 from qa.embeddings import Embedder
 from qa.lexical import content_stems, content_words, stem
-from qa.overview import lede
+from qa.overview import fact_span, lede
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -375,6 +375,8 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, retrieval: Retrieval, *, context: str = "", threshold: float | None = None) -> Answer:
         snap = retrieval.snapshot
+        if retrieval.overview in ("author", "published"):
+            return self.fact_answer(question, retrieval, retrieval.overview)
         if retrieval.overview:
             return self.overview_answer(question, retrieval)
         asked, question = question, self.cased(question, retrieval)
@@ -434,6 +436,38 @@ class ExtractiveAnswerer:
             if analysis.candidates[0].features[FEATURES.index("type_match")] > 0:
                 prob = max(prob, self.identity_floor)
         return prob
+
+    def fact_answer(self, question: str, retrieval: Retrieval, fact: str) -> Answer:
+        """Who wrote the document or when it came out: the byline or dated line near its top,
+        cited; else what the file's metadata says, said to come from there (nothing in the
+        text to cite); else that the document does not say."""
+        snap = retrieval.snapshot
+        passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
+        d = int(snap.chunk_doc[retrieval.hits[0].chunk])
+        doc = snap.documents[d]
+        span = fact_span(snap, d, fact)
+        if span is not None:
+            s, e = span
+            chunk = next(
+                (h.chunk for h in retrieval.hits if int(snap.chunks[h.chunk, 0]) <= s < int(snap.chunks[h.chunk, 1])), None
+            )
+            cs, ce = (int(snap.chunks[chunk, 0]), int(snap.chunks[chunk, 1])) if chunk is not None else (s, e)
+            citation = Citation(
+                n=1, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
+                start=s, end=e, quote=doc.text[s:e], chunk_start=min(cs, s), chunk_end=max(ce, e), score=1.0,
+            )
+            text = " ".join(doc.text[s:e].split()) + " [1]"
+            return Answer(None, question, text, False, [citation], passages, self.name, answerability=1.0)
+        value = doc.author if fact == "author" else doc.published
+        name = Path(doc.source).name
+        if value:
+            what = "author" if fact == "author" else "publication date"
+            text = f"The text of {name} does not say; its file metadata gives the {what} as {value}."
+            return Answer(
+                None, question, text, False, [], passages, self.name, answerability=1.0,
+                note="from the file's metadata, not from the document's text",
+            )
+        return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)
 
     def overview_answer(self, question: str, retrieval: Retrieval) -> Answer:
         """What a document is about (qa/overview.py): its lede, one citation per document."""
