@@ -16,7 +16,9 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from qa.answer import Answer, Status
 from qa.answerers.extractive import ExtractiveAnswerer
+from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
+from qa.lexical import STOPWORDS
 from qa.overview import document_fact, overview_documents
 from qa.retrieval import opening_passages, search
 from qa.settings import ABSTAIN_MESSAGE, Settings
@@ -84,20 +86,16 @@ _NAME_IN_TEXT = re.compile(r"(?<![.!?“\"]\s)(?<!^)\b[A-Z][\w’'-]+(?:\s+[A-Z]
 
 def resolve_identity_pronoun(question: str, history: list[Turn]) -> str | None:
     """"Who is he?" after "What did Coale say about prisoners?" asks "Who is Coale?": the name
-    the previous question asked about, else the first one its answer gave. The identity
-    question is then answered as such (a sentence that introduces the name), which
-    borrowing the previous question's words for retrieval cannot do."""
+    the previous question asked about; after a "who" question, the first one its answer gave.
+    The identity question is then answered as such (a sentence that introduces the name),
+    which borrowing the previous question's words for retrieval cannot do."""
     m = _WHO_IS_PRONOUN.match(question.strip())
     if not m or not history:
         return None
-    from qa.lexical import STOPWORDS
-
     user, answer = next(((u, a) for u, a in reversed(history) if u.strip()), ("", ""))
     answer = re.sub(r"\s*\[\d+\]", "", answer)
     # After "Who won the prize?" the person is the one the answer names, not one the question did.
     text = answer if re.match(r"^\W*who\b", user, re.I) else user
-    from qa.answerers.features import identity_subject
-
     # a run of capitals that is a name once its title is off ("President" alone is none)
     names = [
         n for n in _NAME_IN_TEXT.findall(text.strip())

@@ -140,9 +140,12 @@ def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> li
     return out
 
 
+# "By Ellen Marsh, Coast Correspondent", "Opinion | Halvard Senn, economics columnist": a
+# short line of its own; "By Wednesday morning, 31 ships were anchored ..." is a sentence.
 _BYLINE_RE = re.compile(
-    r"^[ \t]*(?:(?:by|written\s+by|words\s+by|reported\s+by)\s+[A-Z]|(?:opinion|analysis|comment|column)\s*[|:—–-]\s*[A-Z]).*$",
-    re.I | re.M,
+    r"^[ \t]*(?:(?:[Bb]y|[Ww]ritten\s+by|[Ww]ords\s+by|[Rr]eported\s+by)\s+[A-Z]"
+    r"|(?i:opinion|analysis|comment|column)\s*[|:—–-]\s*[A-Z])[^\n]{0,80}(?<![.!?”\"])[ \t\r]*$",
+    re.M,
 )
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|"

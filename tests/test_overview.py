@@ -134,6 +134,15 @@ def test_document_fact(question: str, fact: str | None) -> None:
     assert document_fact(question) == fact
 
 
+def test_a_byline_is_a_short_line_of_its_own() -> None:
+    from qa.overview import _BYLINE_RE
+
+    assert _BYLINE_RE.search("By Ellen Marsh, Coast Correspondent")
+    assert _BYLINE_RE.search("Opinion | Halvard Senn, economics columnist")
+    assert not _BYLINE_RE.search("By noon, it was over.")
+    assert not _BYLINE_RE.search("By Wednesday morning, 31 container ships were anchored outside the harbour, officials said")
+
+
 def test_the_byline_says_who_wrote_it(two_documents: Assistant) -> None:
     answer = two_documents.ask("Who wrote the marina article?")
     assert answer.answer == "By Ellen Marsh, Coast Correspondent [1]"
