@@ -29,6 +29,14 @@ class Citation:
     chunk_end: int
     score: float
 
+    @classmethod
+    def of(cls, doc: Any, n: int, start: int, end: int, chunk_start: int, chunk_end: int, score: float) -> Citation:
+        """Citation ``n`` quoting ``doc.text[start:end]`` exactly (``doc``: a stored document)."""
+        return cls(
+            n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(start), published=doc.published,
+            start=start, end=end, quote=doc.text[start:end], chunk_start=chunk_start, chunk_end=chunk_end, score=score,
+        )
+
 
 @dataclass
 class Passage:

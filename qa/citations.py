@@ -450,12 +450,7 @@ class CitationBook:
             doc = self.snap.documents[int(self.snap.sentence_doc[span.first])]
             s, e = int(self.snap.sentences[span.first, 0]), int(self.snap.sentences[span.last, 1])
             cs, ce = int(self.snap.chunks[chunk, 0]), int(self.snap.chunks[chunk, 1])
-            self.citations.append(
-                Citation(
-                    n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
-                    start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(span.support, 4),
-                )
-            )
+            self.citations.append(Citation.of(doc, n, s, e, cs, ce, round(span.support, 4)))
         return n
 
     def markers(self, sentence: VerifiedSentence) -> list[int]:

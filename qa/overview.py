@@ -90,16 +90,11 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
     (not an overview question, or one whose other words name no document)."""
     if not (is_overview_question(question) or document_fact(question)) or not snapshot.documents:
         return []
-    rows = list(range(len(snapshot.documents)))
-    if documents:
-        wanted = set(documents)
-        rows = [
-            i for i in rows
-            if (d := snapshot.documents[i]).source in wanted or d.doc_id in wanted or d.title in wanted
-            or any(w and d.source.endswith("/" + w.lstrip("./")) for w in wanted)
-        ]
-        if not rows:
-            return []
+    from qa.retrieval import selected_documents
+
+    rows = selected_documents(snapshot, documents) if documents else list(range(len(snapshot.documents)))
+    if not rows:
+        return []
     latest_first = sorted(rows, key=lambda i: (-snapshot.documents[i].indexed_at, -i))
     rest = [s for s in content_stems(question) if s not in _REQUEST_WORDS]
     if rest:  # "Summarize the ferry article": the document whose title or file name has those words

@@ -48,17 +48,21 @@ class Retrieval:
     overview: str = ""
 
 
-def allowed_chunks(snapshot: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
-    """Chunk rows belonging to the selected documents (matched by source, doc id or title)."""
-    if not documents:
-        return None
+def selected_documents(snapshot: Snapshot, documents: Sequence[str]) -> list[int]:
+    """Rows of the documents a filter names (by source, a path ending, doc id or title)."""
     wanted = set(documents)
-    doc_rows = [
+    return [
         i for i, d in enumerate(snapshot.documents)
         if d.source in wanted or d.doc_id in wanted or d.title in wanted
         or any(w and d.source.endswith("/" + w.lstrip("./")) for w in wanted)
     ]
-    return np.flatnonzero(np.isin(snapshot.chunk_doc, doc_rows))
+
+
+def allowed_chunks(snapshot: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
+    """Chunk rows belonging to the selected documents."""
+    if not documents:
+        return None
+    return np.flatnonzero(np.isin(snapshot.chunk_doc, selected_documents(snapshot, documents)))
 
 
 def search(
@@ -121,6 +125,10 @@ def search(
     return Retrieval(query, vector, hits, snapshot)
 
 
+def _name_stems(query: str) -> set[str]:
+    return set(content_stems(" ".join(re.findall(r"\b[A-Z][\w’'.&-]*", query))))
+
+
 #: A passage holding every word of the query is kept among the hits when at most this many do.
 RARE_FULL_MATCHES = 2
 
@@ -134,14 +142,15 @@ def _keep_rare_full_matches(
     passages hold every word of such a query, they replace the last hits."""
     if len(hits) < k:
         return hits
+    if any(ch.isupper() for ch in query[1:]) and not set(tokens) <= _name_stems(query):
+        return hits  # a cased query decides from its own capitals, before any passage is read
     present = np.logical_and.reduce([snapshot.bm25.get_scores([t], weight_mask=mask) > 0 for t in dict.fromkeys(tokens)])  # type: ignore[attr-defined]
     full = np.flatnonzero(present)
     if not 0 < len(full) <= RARE_FULL_MATCHES:
         return hits
     # typed in lower case ("who is okonjo"): the passages say which of its words are names
     cased = truecase(query, (snapshot.chunk_text(int(i)) for i in full))
-    names = set(content_stems(" ".join(re.findall(r"\b[A-Z][\w’'.&-]*", cased))))
-    if not set(tokens) <= names:  # only for a query made of names
+    if not set(tokens) <= _name_stems(cased):  # only for a query made of names
         return hits
     chosen = {h.chunk for h in hits}
     missing = [fused[int(i)] for i in full if int(i) not in chosen and int(i) in fused]

@@ -200,6 +200,7 @@ class Analysis:
     # that decide whether the answer goes on into it.
     next_candidate: Candidate | None = None
     continuation: np.ndarray | None = None
+    question: str = ""  # as read: a lower-case question with its names' capitals back
 
 
 def first_mentions(snap: Snapshot, subject: tuple[str, ...], sids: list[int]) -> set[int]:
@@ -332,7 +333,7 @@ class ExtractiveAnswerer:
                 )
             else:
                 nxt = None
-        return Analysis(terms, ranked, feats_a, nxt, feats_c)
+        return Analysis(terms, ranked, feats_a, nxt, feats_c, question)
 
     def _soft_match(
         self, question: str, terms: QuestionTerms, snap: Snapshot, rows: list[tuple[int, int | None, int]]
@@ -379,8 +380,9 @@ class ExtractiveAnswerer:
             return self.fact_answer(question, retrieval, retrieval.overview)
         if retrieval.overview:
             return self.overview_answer(question, retrieval)
-        asked, question = question, self.cased(question, retrieval)
+        asked = question
         analysis = self.analyze(question, retrieval, context)
+        question = analysis.question
         cands = analysis.candidates
         prob = self.answerability(question, analysis)
         passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
@@ -410,10 +412,7 @@ class ExtractiveAnswerer:
             parts += [(int(snap.sentences[k, 0]), int(snap.sentences[k, 1])) for k in rest]
             e = parts[-1][1]
             ce = max(ce, e)
-        citation = Citation(
-            n=1, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
-            start=s, end=e, quote=doc.text[s:e], chunk_start=cs, chunk_end=ce, score=round(_sigmoid(best.score), 4),
-        )
+        citation = Citation.of(doc, 1, s, e, cs, ce, round(_sigmoid(best.score), 4))
         text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
         return Answer(None, asked, text, False, [citation], passages, self.name, answerability=round(prob, 4))
 
@@ -452,10 +451,7 @@ class ExtractiveAnswerer:
                 (h.chunk for h in retrieval.hits if int(snap.chunks[h.chunk, 0]) <= s < int(snap.chunks[h.chunk, 1])), None
             )
             cs, ce = (int(snap.chunks[chunk, 0]), int(snap.chunks[chunk, 1])) if chunk is not None else (s, e)
-            citation = Citation(
-                n=1, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
-                start=s, end=e, quote=doc.text[s:e], chunk_start=min(cs, s), chunk_end=max(ce, e), score=1.0,
-            )
+            citation = Citation.of(doc, 1, s, e, min(cs, s), max(ce, e), 1.0)
             text = " ".join(doc.text[s:e].split()) + " [1]"
             return Answer(None, question, text, False, [citation], passages, self.name, answerability=1.0)
         value = doc.author if fact == "author" else doc.published
@@ -490,11 +486,7 @@ class ExtractiveAnswerer:
                 parts = [(s, e)]
             chunk = next(h.chunk for h in retrieval.hits if int(snap.chunk_doc[h.chunk]) == d)
             n = len(citations) + 1
-            citations.append(Citation(
-                n=n, doc_id=doc.doc_id, source=doc.source, title=doc.title, page=doc.page_of(s), published=doc.published,
-                start=s, end=e, quote=doc.text[s:e], chunk_start=min(s, int(snap.chunks[chunk, 0])),
-                chunk_end=max(e, int(snap.chunks[chunk, 1])), score=1.0,
-            ))
+            citations.append(Citation.of(doc, n, s, e, min(s, int(snap.chunks[chunk, 0])), max(e, int(snap.chunks[chunk, 1])), 1.0))
             pieces += [" ".join(doc.text[a:b].split()) + f" [{n}]" for a, b in parts]
         if not citations:  # nothing but headings: no opening to quote
             return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)

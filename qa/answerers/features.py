@@ -246,6 +246,7 @@ _LINK_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def identity_subject(question: str) -> tuple[str, ...]:
     """The words of the name an identity question asks about (no title); () for other questions."""
     m = IDENTITY_RE.match(question.strip())
