@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answerers.features import counted_noun, counts, number_kind, question_type, role_name, type_match
+from qa.answerers.features import (
+    QuestionTerms,
+    answer_clause_missing,
+    counted_noun,
+    counts,
+    number_kind,
+    question_type,
+    role_name,
+    type_match,
+)
+from qa.lexical import content_stems
 
 
 @pytest.mark.parametrize(
@@ -160,3 +170,37 @@ def test_a_count_must_count_the_thing_asked() -> None:
     # a number of something else: the usual sign that the documents do not say
     assert counts(ships, "The union said 81 percent of the members backed the strike at the ship terminal.") == 0.0
     assert counts(None, "31 ships") == 0.0
+
+
+def _terms(question: str) -> QuestionTerms:
+    stems = content_stems(question)
+    return QuestionTerms(stems, {t: 1.0 for t in stems}, set())
+
+
+_FACTORY = "The Folio X will be assembled at a Lumetra factory in Dunmarrow, which the company expanded last year at a cost of $85 million."
+_FOUNDED = "Tamsin was founded in 1958 as a single butcher's shop by Arthur Tamsin, the grandfather of the company's chairman, Edmund Tamsin."
+
+
+@pytest.mark.parametrize(
+    "asked, other, sentence",
+    [
+        # the amount is what the factory's expansion cost, not what developing the reader did
+        ("How much did Lumetra spend expanding the factory?", "How much did Lumetra spend developing the Folio X?", _FACTORY),
+        # the date is the founding's; the chairman is named, but far from it
+        ("When was the shop founded?", "When did he become chairman?", _FOUNDED),
+    ],
+)
+def test_the_words_beside_the_answer_must_be_about_what_is_asked(asked: str, other: str, sentence: str) -> None:
+    def missing(q: str) -> float:
+        return answer_clause_missing(question_type(q), sentence, q, _terms(q))
+
+    assert missing(asked) < 0.7 and missing(other) == 1.0
+
+
+def test_answer_clause_missing_is_neutral_without_a_typed_answer() -> None:
+    q = "What did the council decide about the bridge?"
+    assert answer_clause_missing(question_type(q), "The council voted to replace it.", q, _terms(q)) == 0.0
+    q = "When did the bridge open?"  # asks for a date; the sentence offers none
+    assert answer_clause_missing(question_type(q), "The bridge is old and needs repair.", q, _terms(q)) == 1.0
+    q = "Where does Dennis Whitcombe work?"  # only the names are asked about: nothing to look for
+    assert answer_clause_missing(question_type(q), "He works at Alderbank Capital in Norhaven.", q, _terms(q)) == 0.0

@@ -26,6 +26,7 @@ from qa.answerers.features import (
     CONTINUATION_FEATURES,
     FEATURES,
     QuestionTerms,
+    answer_clause_missing,
     answerability_features,
     continuation_features,
     counted_noun,
@@ -319,6 +320,7 @@ class ExtractiveAnswerer:
                 names=question_names(question), numbers=question_numbers(question),
                 evidence_text=" ".join(snap.chunk_text(h.chunk) for h in retrieval.hits).replace(",", ""),
                 soft_missing=soft[order[0]][2], count_asked=counted_noun(question) is not None,
+                clause_missing=answer_clause_missing(qtype, snap.sentence_text(best.sentence), question, terms),
             )
         ranked = [cands[i] for i in order]
         nxt, feats_c = None, None

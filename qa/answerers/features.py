@@ -148,22 +148,29 @@ def question_type(question: str) -> str:
 _CALENDAR = frozenset((_MONTHS + "|" + _DAYS).split("|"))
 
 
-def type_match(qtype: str, sentence: str, question: str) -> float:
-    """1.0 when the sentence holds a word of the kind the question asks for, beyond the question's own."""
-    qwords = set(words(question))
-
-    def new(matches: list[str]) -> bool:
-        return any(set(words(m)) - qwords for m in matches)
-
+def answer_spans(qtype: str, sentence: str, question: str) -> list[tuple[int, int]] | None:
+    """Where the sentence holds a word of the kind the question asks for (a number, a date, a
+    name, a place), beyond the question's own words; None for a question that asks for no such kind."""
     if qtype == "number":
         kind = number_kind(question)
-        return float(new(NUMBER_RE.findall(sentence) if kind is None else [m.group(0) for m in kind[1].finditer(sentence)]))
-    if qtype == "when":
-        return float(new(DATE_RE.findall(sentence)))
-    if qtype == "who":
-        return float(new(NAME_RE.findall(sentence)))
-    if qtype == "where":  # "on Monday" is a day, not a place
-        return float(new([m for m in PLACE_RE.findall(sentence) if m.split()[-1].lower() not in _CALENDAR]))
+        found = list(NUMBER_RE.finditer(sentence) if kind is None else kind[1].finditer(sentence))
+    elif qtype == "when":
+        found = list(DATE_RE.finditer(sentence))
+    elif qtype == "who":
+        found = list(NAME_RE.finditer(sentence))
+    elif qtype == "where":  # "on Monday" is a day, not a place
+        found = [m for m in PLACE_RE.finditer(sentence) if m.group(0).split()[-1].lower() not in _CALENDAR]
+    else:
+        return None
+    qwords = set(words(question))
+    return [m.span() for m in found if set(words(m.group(0))) - qwords]
+
+
+def type_match(qtype: str, sentence: str, question: str) -> float:
+    """1.0 when the sentence holds a word of the kind the question asks for, beyond the question's own."""
+    spans = answer_spans(qtype, sentence, question)
+    if spans is not None:
+        return float(bool(spans))
     if qtype == "why":
         return float(bool(re.search(r"\b(?:because|since|due to|as a result|in order to|so that|stem|reason|after|following|for)\b", sentence, re.I)))
     if qtype == "quote":
@@ -537,6 +544,7 @@ ANSWERABILITY_FEATURES = (
     "follow_up",
     "best_history",
     "count_missing",
+    "answer_clause_missing",
 )
 
 _Q_NAME_RE = re.compile(r"(?<!^)(?<![?.!]\s)\b[A-Z][\w’'-]*")
@@ -550,6 +558,40 @@ def question_names(question: str) -> set[str]:
 
 def question_numbers(question: str) -> set[str]:
     return {m.replace(",", "") for m in _Q_NUMBER_RE.findall(question)}
+
+
+#: Words each side of a candidate answer that count as what the sentence says about it.
+ANSWER_WINDOW = 8
+_TOKEN_RE = re.compile(r"[\w’'-]+")
+
+
+def answer_clause_missing(qtype: str, sentence: str, question: str, terms: QuestionTerms) -> float:
+    """How much of what the question asks about is missing beside the answer the sentence offers.
+
+    "How much did Lumetra spend developing the Folio X?" finds "... a factory, which the company
+    expanded last year at a cost of $85 million": an amount of the asked kind, in a sentence
+    about the subject, but the words beside the amount say it is the cost of something else.
+    The question's names are left out (the subject is often named far from the answer, and
+    missing names are a feature of their own); the rest, idf-weighted, is looked for within
+    ANSWER_WINDOW words of each candidate answer, and the best-covered one counts.
+    0 for a question that asks for no typed answer, 1 when the sentence offers none.
+    """
+    spans = answer_spans(qtype, sentence, question)
+    names = question_names(question)
+    asked = {s: w for s, w in terms.weights.items() if s not in names}
+    total = sum(asked.values())
+    if spans is None or total <= 0:
+        return 0.0
+    toks = [m.span() for m in _TOKEN_RE.finditer(sentence)]
+    best = 0.0
+    for a, b in spans:
+        inside = [i for i, (s, e) in enumerate(toks) if e > a and s < b]
+        if not inside:
+            continue
+        lo, hi = max(0, inside[0] - ANSWER_WINDOW), min(len(toks) - 1, inside[-1] + ANSWER_WINDOW)
+        near = set(content_stems(sentence[toks[lo][0] : toks[hi][1]]))
+        best = max(best, sum(w for s, w in asked.items() if s in near) / total)
+    return 1.0 - best
 
 
 def answerability_features(
@@ -568,6 +610,7 @@ def answerability_features(
     evidence_text: str,
     soft_missing: float,
     count_asked: bool = False,
+    clause_missing: float = 0.0,
 ) -> np.ndarray:
     """Does the retrieved evidence answer the question? Mostly: are the question's rare words there."""
     idx = {f: i for i, f in enumerate(FEATURES)}
@@ -599,6 +642,7 @@ def answerability_features(
             1.0 if terms.context_stems else 0.0,
             best[idx["history_lex"]],
             1.0 if count_asked and best[idx["count_noun"]] == 0 else 0.0,
+            clause_missing,
         ],
         dtype=np.float64,
     )
