@@ -33,7 +33,7 @@ import numpy as np
 
 from qa.answer import Answer, Citation
 from qa.chunking import is_abbreviation
-from qa.lexical import content_stems
+from qa.lexical import content_stems, question_names
 from qa.store import Snapshot
 
 SUPPORTED = 0.5  # support at or above this: the span backs the sentence
@@ -309,8 +309,6 @@ class Verifier:
     ) -> None:
         self.snap = snapshot
         self.question_stems = frozenset(content_stems(question))
-        from qa.answerers.features import question_names
-
         # Who or what the question is about ("How old is Governor Thorsby?"): a claim that
         # repeats it must be backed by a span about it, not by one that only shares the rest.
         self.question_subject = frozenset(question_names(question))

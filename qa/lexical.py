@@ -65,6 +65,14 @@ def content_stems(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
 
 
+_Q_NAME_RE = re.compile(r"(?<!^)(?<![?.!]\s)\b[A-Z][\w’'-]*")
+
+
+def question_names(question: str) -> set[str]:
+    """Stems of the capitalised words inside a question (not its first word): the names it is about."""
+    return {s for m in _Q_NAME_RE.findall(question.strip()) for s in content_stems(m)}
+
+
 def content_words(text: str) -> list[str]:
     """The folded words behind :func:`content_stems`, for matching by meaning rather than form."""
     return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]

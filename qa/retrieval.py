@@ -22,7 +22,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from qa.embeddings import Embedder
-from qa.lexical import content_stems
+from qa.lexical import content_stems, question_names
 from qa.store import Snapshot
 from qa.truecase import truecase
 
@@ -111,11 +111,22 @@ def search(
             hit = fused[i] = Hit(i, 0.0, cos, 0.0, None, None)
         hit.score += 1.0 / (rrf_k + rank + 1)
         hit.lexical, hit.lexical_rank = s, rank
+    rankings = 3
     if fused:
         best_sentence = _best_sentence_cosines(snapshot, list(fused), vector)
         for rank, (i, _) in enumerate(sorted(best_sentence.items(), key=lambda t: -t[1])):
             fused[i].score += 1.0 / (rrf_k + rank + 1)
-    best = 3.0 / (rrf_k + 1)
+        doc = named_document(snapshot, query, mask)
+        if doc is not None:
+            # "Who is Lumetra's chief executive?": of several documents, only one mentions
+            # Lumetra, so the answer is there, but other documents' "chief executive"
+            # passages win both rankings. The named document's candidates get a ranking of
+            # their own, in the order the others gave them.
+            rankings = 4
+            own = sorted((h for h in fused.values() if int(snapshot.chunk_doc[h.chunk]) == doc), key=lambda h: (-h.score, -h.dense))
+            for rank, h in enumerate(own):
+                h.score += 1.0 / (rrf_k + rank + 1)
+    best = rankings / (rrf_k + 1)
     ranked = sorted(fused.values(), key=lambda h: (-h.score, -h.dense))
     hits = ranked[:k]
     if tokens and snapshot.bm25 is not None:
@@ -123,6 +134,24 @@ def search(
     for h in hits:
         h.score = min(1.0, h.score / best)
     return Retrieval(query, vector, hits, snapshot)
+
+
+def named_document(snapshot: Snapshot, query: str, mask: np.ndarray | None = None) -> int | None:
+    """The one document (of several) that holds every name the question uses, if there is one.
+
+    Names no document holds are left out (a misspelling should not undo the rest); a name
+    in every document ("Reuters") leaves the choice to the others.
+    """
+    names = question_names(query)
+    if not names or snapshot.bm25 is None or len(snapshot.documents) < 2:
+        return None
+    docs: set[int] | None = None
+    for t in sorted(names):
+        rows = np.flatnonzero(snapshot.bm25.get_scores([t], weight_mask=mask) > 0)  # type: ignore[attr-defined]
+        if len(rows):
+            found = set(np.unique(snapshot.chunk_doc[rows]).tolist())
+            docs = found if docs is None else docs & found
+    return next(iter(docs)) if docs is not None and len(docs) == 1 else None
 
 
 def _name_stems(query: str) -> set[str]:

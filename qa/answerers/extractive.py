@@ -34,7 +34,6 @@ from qa.answerers.features import (
     identity_subject,
     idf_weights,
     mentions,
-    question_names,
     question_numbers,
     question_type,
     quotation_state,
@@ -42,7 +41,7 @@ from qa.answerers.features import (
 )
 from qa.citations import is_caption, is_not_content
 from qa.embeddings import Embedder
-from qa.lexical import content_stems, content_words, stem
+from qa.lexical import content_stems, content_words, question_names, stem
 from qa.overview import fact_span, lede
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from qa.citations import is_caption
-from qa.lexical import STOPWORDS, content_stems, stem, words
+from qa.lexical import STOPWORDS, content_stems, question_names, stem, words
 
 PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
 # A sentence that leans on the one before within its first words ("Among them, ...", "Of
@@ -547,13 +547,7 @@ ANSWERABILITY_FEATURES = (
     "answer_clause_missing",
 )
 
-_Q_NAME_RE = re.compile(r"(?<!^)(?<![?.!]\s)\b[A-Z][\w’'-]*")
 _Q_NUMBER_RE = re.compile(r"\b\d[\d,.]*\b")
-
-
-def question_names(question: str) -> set[str]:
-    """Stems of the capitalised words inside a question: names the answer must be about."""
-    return {s for m in _Q_NAME_RE.findall(question.strip()) for s in content_stems(m)}
 
 
 def question_numbers(question: str) -> set[str]:
