@@ -147,11 +147,16 @@ def named_document(snapshot: Snapshot, query: str, mask: np.ndarray | None = Non
         return None
     docs: set[int] | None = None
     for t in sorted(names):
-        rows = np.flatnonzero(snapshot.bm25.get_scores([t], weight_mask=mask) > 0)  # type: ignore[attr-defined]
+        rows = np.flatnonzero(_holding(snapshot, t, mask))
         if len(rows):
             found = set(np.unique(snapshot.chunk_doc[rows]).tolist())
             docs = found if docs is None else docs & found
     return next(iter(docs)) if docs is not None and len(docs) == 1 else None
+
+
+def _holding(snapshot: Snapshot, token: str, mask: np.ndarray | None) -> np.ndarray:
+    """Which passages hold this stem (BM25 scores a passage above 0 only if it does)."""
+    return snapshot.bm25.get_scores([token], weight_mask=mask) > 0  # type: ignore[attr-defined,union-attr]
 
 
 def _name_stems(query: str) -> set[str]:
@@ -173,7 +178,7 @@ def _keep_rare_full_matches(
         return hits
     if any(ch.isupper() for ch in query[1:]) and not set(tokens) <= _name_stems(query):
         return hits  # a cased query decides from its own capitals, before any passage is read
-    present = np.logical_and.reduce([snapshot.bm25.get_scores([t], weight_mask=mask) > 0 for t in dict.fromkeys(tokens)])  # type: ignore[attr-defined]
+    present = np.logical_and.reduce([_holding(snapshot, t, mask) for t in dict.fromkeys(tokens)])
     full = np.flatnonzero(present)
     if not 0 < len(full) <= RARE_FULL_MATCHES:
         return hits
