@@ -116,7 +116,11 @@ def search(
         best_sentence = _best_sentence_cosines(snapshot, list(fused), vector)
         for rank, (i, _) in enumerate(sorted(best_sentence.items(), key=lambda t: -t[1])):
             fused[i].score += 1.0 / (rrf_k + rank + 1)
-        doc = named_document(snapshot, query, mask)
+        cased = query
+        if not any(ch.isupper() for ch in query[1:]):  # typed in lower case: the best candidates say which words are names
+            top = sorted(fused.values(), key=lambda h: (-h.score, -h.dense))[:10]
+            cased = truecase(query, (snapshot.chunk_text(h.chunk) for h in top))
+        doc = named_document(snapshot, cased, mask)
         if doc is not None:
             # "Who is Lumetra's chief executive?": of several documents, only one mentions
             # Lumetra, so the answer is there, but other documents' "chief executive"

@@ -20,10 +20,16 @@ from qa.lexical import STOPWORDS
 _WORD = re.compile(r"[^\W\d_][\w’'-]*")
 
 
+def _base(word: str) -> str:
+    """"lumetra's" is looked up as "lumetra": the passages may never use the possessive."""
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
 def truecase(question: str, texts: Iterable[str]) -> str:
     if any(ch.isupper() for ch in question[1:]):
         return question
-    wanted = {w for w in (m.group(0) for m in _WORD.finditer(question)) if w.islower() and len(w) > 1 and w not in STOPWORDS}
+    wanted = {_base(w) for w in (m.group(0) for m in _WORD.finditer(question)) if w.islower()}
+    wanted = {w for w in wanted if len(w) > 1 and w not in STOPWORDS}
     if not wanted:
         return question
     forms: dict[str, Counter[str]] = {w: Counter() for w in wanted}
@@ -37,5 +43,10 @@ def truecase(question: str, texts: Iterable[str]) -> str:
     capital = {w: c.most_common(1)[0][0] for w, c in forms.items() if c and all(f[0].isupper() for f in c)}
     if not capital:
         return question
-    out = _WORD.sub(lambda m: capital.get(m.group(0), m.group(0)), question)
+    def restore(m: re.Match[str]) -> str:
+        word = m.group(0)
+        base = _base(word)
+        return capital[base] + word[len(base) :] if base in capital else word
+
+    out = _WORD.sub(restore, question)
     return out[0].upper() + out[1:] if out else out

@@ -83,3 +83,11 @@ def test_the_named_documents_passages_come_first(three_docs: Assistant) -> None:
     answer = three_docs.ask(question)
     assert "Naomi Achterberg" in answer.answer
     assert_exact(three_docs, answer)
+
+
+def test_a_question_typed_in_lower_case_names_its_document_too(three_docs: Assistant) -> None:
+    """"lumetra" has no capital to mark it as a name; the passages it is found in give it one."""
+    s = three_docs.settings
+    r = search(three_docs.snapshot(), three_docs.embedder, "who is lumetra's chief executive", k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+    assert Path(r.snapshot.documents[int(r.snapshot.chunk_doc[r.hits[0].chunk])].source).name == "lumetra.txt"
+    assert "Naomi Achterberg" in three_docs.ask("who is lumetra's chief executive").answer

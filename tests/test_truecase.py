@@ -18,6 +18,12 @@ def test_names_get_their_capitals_back() -> None:
     assert truecase("what did coale tell newsmax?", TEXTS) == "What did Coale tell Newsmax?"
 
 
+def test_a_possessive_is_looked_up_without_its_s() -> None:
+    # the passages say "Coale", never "Coale's"
+    assert truecase("what was coale's message?", TEXTS) == "What was Coale's message?"
+    assert truecase("what was coale’s message?", TEXTS) == "What was Coale’s message?"
+
+
 def test_words_the_documents_also_write_in_lower_case_stay() -> None:
     assert truecase("what did the president say", TEXTS) == "what did the president say"
 
