@@ -47,6 +47,22 @@ def test_number_questions_want_their_kind_of_number(question: str, sentence: str
     assert type_match("number", sentence, question) == expected
 
 
+@pytest.mark.parametrize(
+    "sentence",
+    ["Morvane is paying 6.3 billion marks, debt included.", "The fine was 85,000 crowns.", "It raised USD 4.2 billion.",
+     "The ticket costs 1,200 rupees.", "They paid 4.2bn euros.", "They paid $85 million."],
+)
+def test_money_is_an_amount_in_any_currency(sentence: str) -> None:
+    q = "How much is Morvane paying for Dunholt?"
+    assert type_match(question_type(q), sentence, q) == 1.0
+
+
+def test_a_number_without_a_currency_is_not_money() -> None:
+    q = "How much is Morvane paying for Dunholt?"
+    assert type_match(question_type(q), "Morvane has 3,800 employees and 12 offices.", q) == 0.0
+    assert type_match(question_type(q), "The deal marks the end of a long search.", q) == 0.0
+
+
 def test_number_kinds() -> None:
     assert [number_kind(q)[0] if number_kind(q) else None for q in (
         "How old is he?", "How much did it cost?", "What percentage voted?", "How long will it take?",

@@ -21,8 +21,9 @@ from tests.conftest import REPO
 # seed: eval/seed.jsonl over seeds/ (measured on 2026-11-27, eleventh session, after the
 # named-document retrieval change: accuracy 0.651, precision 0.597, recall 0.635, abstention
 # 0.333, false abstention 0.063, recall@5 1.0).
-# dev: eval/dev (12 unseen articles, 528 questions), measured the same day: accuracy 0.678,
-# precision 0.620, recall 0.671, abstention 0.375, false abstention 0.056, recall@5 0.956.
+# dev: eval/dev (12 unseen articles, 528 questions), measured the same day: accuracy 0.690,
+# precision 0.622, recall 0.683, abstention 0.365, false abstention 0.044, recall@5 0.956
+# (after the any-currency money pattern; 0.678 / 0.620 / 0.671 / 0.375 / 0.056 before it).
 # genres: eval/genres (18 unseen documents of six genres, 792 questions): accuracy 0.684,
 # precision 0.618, recall 0.682, abstention 0.368, false abstention 0.037, recall@5 0.920.
 FLOORS = {
@@ -34,9 +35,9 @@ FLOORS = {
         "retrieval_recall_at_5": 0.95,
     },
     "dev": {
-        "answer_accuracy": 0.66,
-        "citation_precision": 0.58,
-        "citation_recall": 0.65,
+        "answer_accuracy": 0.67,
+        "citation_precision": 0.59,
+        "citation_recall": 0.66,
         "abstention": 0.33,
         "retrieval_recall_at_5": 0.94,
     },
@@ -55,13 +56,15 @@ FLOORS |= {
     "identity-dev": {"answer_accuracy": 0.95, "citation_precision": 0.95, "abstention": 0.99},
     "identity-genres": {"answer_accuracy": 0.85, "citation_precision": 0.86, "abstention": 0.99},
 }
-# The seed and dev false-abstention ceilings were 0.06 and 0.05 until the eleventh session's
-# named-document retrieval: its refit moved the default threshold (the training script's
-# held-out rule, issue 4) from 0.42 to 0.45, one point along the same curve: with abstention
-# off, accuracy on seed / dev / genres stayed 0.698 / 0.713 and rose 0.684 -> 0.698, and the
-# dev and genres abstention rose 0.354 -> 0.375 and 0.333 -> 0.368 (floors raised with them).
+# The seed false-abstention ceiling was 0.06 until the eleventh session's named-document
+# retrieval: its refit moved the default threshold (the training script's held-out rule,
+# issue 4) from 0.42 to 0.45, one point along the same curve: with abstention off, accuracy
+# on seed / dev / genres stayed 0.698 / 0.713 and rose 0.684 -> 0.698, and the dev and genres
+# abstention rose 0.354 -> 0.375 and 0.333 -> 0.368 (floors raised with them). The seed
+# article's false abstention went 0.048 -> 0.063 (one question); dev's went 0.042 -> 0.056 and,
+# after the any-currency money pattern, back to 0.044, so its ceiling stays 0.05.
 CEILINGS = {
-    "seed": {"false_abstention": 0.07}, "dev": {"false_abstention": 0.06}, "genres": {"false_abstention": 0.05},
+    "seed": {"false_abstention": 0.07}, "dev": {"false_abstention": 0.05}, "genres": {"false_abstention": 0.05},
     "identity-dev": {"false_abstention": 0.03}, "identity-genres": {"false_abstention": 0.03},
 }
 UNSEEN = {"dev": REPO / "eval" / "dev", "genres": REPO / "eval" / "genres"}

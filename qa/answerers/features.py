@@ -72,13 +72,25 @@ SAY_RE = re.compile(r"\b(?:say|said|says|told|claim|claimed|insist|insisted|stat
 # Finer kinds of "number" question: "How old is she?" is answered by "Strauss, 67, ...", not by
 # "babies between six and 11 months old"; "How much did it cost?" by an amount of money.
 _SMALL = r"(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|few|many|\w+-)"
+# An amount of money names its currency: a sign, an ISO code, or the currency's name. The
+# world's currencies, not only the few the training texts use ("6.3 billion marks", "85,000
+# crowns", "1,200 rupees" are all answers to "how much").
+_CURRENCY = (
+    r"dollars?|euros?|pounds?|sterling|pence|cents?|crowns?|francs?|yen|yuan|renminbi|rupees?|rupiah|pesos?|"
+    r"marks?|markkaa?|kronor|krona|krone|kroner|kronur|lira|lire|liras|dinars?|dirhams?|riyals?|rials?|rubles?|"
+    r"roubles?|rand|reais|reals?|won|baht|ringgits?|shekels?|shillings?|zlotys?|zloty|forints?|koruna|korun|lei|leu|"
+    r"leva|lev|hryvnias?|naira|cedis?|kwacha|birr|taka|dong|soles|bolivars?|guilders?|florins?|drachmas?|escudos?|"
+    r"pesetas?|ducats?|thalers?|talents?|sovereigns?|guineas?"
+)
+_ISO_MONEY = r"USD|EUR|GBP|JPY|CHF|CNY|RMB|INR|SEK|NOK|DKK|ISK|AUD|CAD|NZD|HKD|SGD|ZAR|BRL|MXN|RUB|TRY|PLN|KRW"
+_SCALE = r"thousand|million|billion|trillion|bn|mn|m|k"
 NUMBER_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
     ("age", re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I),
      re.compile(r"\b[A-Z][\w’'-]+,\s\d{1,3},|\b\d{1,3}-year-old\b|\baged?\s\d{1,3}\b|\bage of \d{1,3}\b|\b(?:was|is|died at)\s\d{1,3}\s*[.,;]")),
     ("percent", re.compile(r"\bwhat (?:percentage|percent|share|proportion|fraction|rate)\b|\bhow (?:much|many) percent", re.I),
      re.compile(r"\d[\d,.]*\s*(?:%|percent\b|per cent\b|percentage points?\b)|\b(?:half|a third|two-thirds|a quarter|three-quarters)\b", re.I)),
     ("money", re.compile(r"\bhow much\b.*\b(?:cost|costs|pay|paid|pays|spend|spent|worth|price|fee|earn|earned|raise|raised|fine|fined|charge|charged|budget|salary|make|made|lose|lost|invest|invested|value|valued|owe|receive|received|grant|bond|loan|fund)|\bhow much money\b|\bwhat (?:price|fee|amount|sum|salary)\b", re.I),
-     re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand|bn|m)?\s*(?:dollars|euros|pounds|crowns|francs|yen|rupees|pesos)\b", re.I)),
+     re.compile(rf"[$€£¥₹₩₽₺₪]\s?\d|\b(?:{_ISO_MONEY})\s?\d|\b\d[\d,.]*\s*(?:{_SCALE})?\s*(?:{_CURRENCY}|{_ISO_MONEY})\b", re.I)),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (?:days|weeks|months|years|hours|minutes)\b", re.I),
      re.compile(rf"\b{_SMALL}[\s-]?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries)\b|\bovernight\b", re.I)),
 )
