@@ -24,7 +24,7 @@ from pydantic import ConfigDict
 from qa.embeddings import Embedder
 from qa.lexical import content_stems, question_names
 from qa.store import Snapshot
-from qa.truecase import truecase
+from qa.truecase import truecase, typed_in_lower_case
 
 
 @dataclass
@@ -117,7 +117,7 @@ def search(
         for rank, (i, _) in enumerate(sorted(best_sentence.items(), key=lambda t: -t[1])):
             fused[i].score += 1.0 / (rrf_k + rank + 1)
         cased = query
-        if not any(ch.isupper() for ch in query[1:]):  # typed in lower case: the best candidates say which words are names
+        if typed_in_lower_case(query):  # the best candidates say which of its words are names
             top = sorted(fused.values(), key=lambda h: (-h.score, -h.dense))[:10]
             cased = truecase(query, (snapshot.chunk_text(h.chunk) for h in top))
         doc = named_document(snapshot, cased, mask)
@@ -180,7 +180,7 @@ def _keep_rare_full_matches(
     passages hold every word of such a query, they replace the last hits."""
     if len(hits) < k:
         return hits
-    if any(ch.isupper() for ch in query[1:]) and not set(tokens) <= _name_stems(query):
+    if not typed_in_lower_case(query) and not set(tokens) <= _name_stems(query):
         return hits  # a cased query decides from its own capitals, before any passage is read
     present = np.logical_and.reduce([_holding(snapshot, t, mask) for t in dict.fromkeys(tokens)])
     full = np.flatnonzero(present)

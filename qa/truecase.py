@@ -20,13 +20,18 @@ from qa.lexical import STOPWORDS
 _WORD = re.compile(r"[^\W\d_][\w’'-]*")
 
 
+def typed_in_lower_case(question: str) -> bool:
+    """No capital past the first letter: the question's names lost theirs, if it has any."""
+    return not any(ch.isupper() for ch in question[1:])
+
+
 def _base(word: str) -> str:
     """"lumetra's" is looked up as "lumetra": the passages may never use the possessive."""
     return word[:-2] if word.endswith(("'s", "’s")) else word
 
 
 def truecase(question: str, texts: Iterable[str]) -> str:
-    if any(ch.isupper() for ch in question[1:]):
+    if not typed_in_lower_case(question):
         return question
     wanted = {_base(w) for w in (m.group(0) for m in _WORD.finditer(question)) if w.islower()}
     wanted = {w for w in wanted if len(w) > 1 and w not in STOPWORDS}

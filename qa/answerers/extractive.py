@@ -46,7 +46,7 @@ from qa.overview import fact_span, lede
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
-from qa.truecase import truecase
+from qa.truecase import truecase, typed_in_lower_case
 
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
 
@@ -420,7 +420,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def cased(question: str, retrieval: Retrieval) -> str:
         """The question with the capitals of the names it types in lower case (qa/truecase.py)."""
-        if not retrieval.hits or any(ch.isupper() for ch in question[1:]):
+        if not retrieval.hits or not typed_in_lower_case(question):
             return question
         return truecase(question, (retrieval.snapshot.chunk_text(h.chunk) for h in retrieval.hits))
 
