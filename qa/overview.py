@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.lexical import content_stems, stem
+from qa.lexical import content_stems, question_names, stem
 from qa.store import Snapshot
 
 MAX_DOCUMENTS = 5
@@ -103,7 +103,17 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
             return len(set(rest) & set(content_stems(f"{d.title} {re.sub(r'[_./-]+', ' ', d.source)}")))
 
         best = max(latest_first, key=named)
-        return [best] if named(best) > 0 and 2 * named(best) >= len(set(rest)) else []
+        if named(best) > 0 and 2 * named(best) >= len(set(rest)):
+            return [best]
+        # "What is the article by Ellen Marsh about?": the other words are names that only
+        # one document's text holds, though its title and file name do not.
+        from qa.retrieval import named_document
+
+        if set(rest) <= question_names(question):
+            doc = named_document(snapshot, question)
+            if doc is not None and doc in rows:
+                return [doc]
+        return []
     if _PLURAL_RE.search(question) and not document_fact(question):
         return latest_first[:MAX_DOCUMENTS]
     return latest_first[:1]

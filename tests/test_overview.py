@@ -75,6 +75,16 @@ def test_the_document_named_in_the_question(two_documents: Assistant) -> None:
     assert_exact(two_documents, answer)
 
 
+def test_a_document_named_by_a_name_only_its_text_holds(two_documents: Assistant) -> None:
+    """Neither title nor file name says "Ellen Marsh"; only the marina story's byline does."""
+    answer = two_documents.ask("What is the article by Ellen Marsh about?")
+    assert answer.answer.startswith(MARINA_LEDE)
+    assert [Path(c.source).name for c in answer.citations] == ["kelmouth_marina.txt"]
+    assert_exact(two_documents, answer)
+    # other words than names: an ordinary question about the text
+    assert overview_documents(two_documents.snapshot(), "Summarize what Ellen Marsh says about the pontoons") == []
+
+
 def test_a_document_filter_picks_the_document(two_documents: Assistant) -> None:
     answer = two_documents.ask("What is this about? Give me a summary", documents=["kelmouth_marina.txt"])
     assert answer.answer.startswith(MARINA_LEDE)
