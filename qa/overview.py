@@ -19,7 +19,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from qa.citations import is_caption, is_not_content, is_page_furniture
 from qa.lexical import content_stems, question_names, stem
+from qa.retrieval import named_document, selected_documents
 from qa.store import Snapshot
 
 MAX_DOCUMENTS = 5
@@ -90,8 +92,6 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
     (not an overview question, or one whose other words name no document)."""
     if not (is_overview_question(question) or document_fact(question)) or not snapshot.documents:
         return []
-    from qa.retrieval import selected_documents
-
     rows = selected_documents(snapshot, documents) if documents else list(range(len(snapshot.documents)))
     if not rows:
         return []
@@ -107,8 +107,6 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
             return [best]
         # "What is the article by Ellen Marsh about?": the other words are names that only
         # one document's text holds, though its title and file name do not.
-        from qa.retrieval import named_document
-
         if set(rest) <= question_names(question):
             doc = named_document(snapshot, question)
             if doc is not None and doc in rows:
@@ -122,8 +120,6 @@ def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[st
 def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> list[int]:
     """The document's first body sentences (headline, byline, dateline and photo caption
     skipped), as many as fit ``limit`` characters, up to ``sentences``; at least one."""
-    from qa.citations import is_caption, is_not_content, is_page_furniture
-
     out: list[int] = []
     span = snapshot.doc_sentences(doc_idx)
     for sid in span:

@@ -159,6 +159,9 @@ class Candidate:
     score: float = 0.0
 
 
+_TYPE_MATCH = FEATURES.index("type_match")
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
@@ -305,8 +308,7 @@ class ExtractiveAnswerer:
         if qtype == "identity":
             # What the question asks for is a description: a sentence that gives one comes
             # before any that only names the subject, however well that one matches.
-            tm = FEATURES.index("type_match")
-            order = sorted(order, key=lambda i: cands[i].features[tm] <= 0)
+            order = sorted(order, key=lambda i: cands[i].features[_TYPE_MATCH] <= 0)
         feats_a = None
         if cands:
             best = cands[order[0]]
@@ -386,7 +388,7 @@ class ExtractiveAnswerer:
         question = analysis.question
         cands = analysis.candidates
         prob = self.answerability(question, analysis)
-        passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
+        passages = self._passages(retrieval)
         if threshold is None:
             threshold = self.default_threshold if self.settings.abstain_threshold is None else self.settings.abstain_threshold
         if not cands or prob < threshold:
@@ -433,7 +435,7 @@ class ExtractiveAnswerer:
             return 0.0
         prob = _sigmoid(float(analysis.answerability_features @ self.ans_w))
         if self.identity_floor and analysis.candidates and question_type(question) == "identity":
-            if analysis.candidates[0].features[FEATURES.index("type_match")] > 0:
+            if analysis.candidates[0].features[_TYPE_MATCH] > 0:
                 prob = max(prob, self.identity_floor)
         return prob
 
@@ -442,7 +444,7 @@ class ExtractiveAnswerer:
         cited; else what the file's metadata says, said to come from there (nothing in the
         text to cite); else that the document does not say."""
         snap = retrieval.snapshot
-        passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
+        passages = self._passages(retrieval)
         d = int(snap.chunk_doc[retrieval.hits[0].chunk])
         doc = snap.documents[d]
         span = fact_span(snap, d, fact)
@@ -469,7 +471,7 @@ class ExtractiveAnswerer:
     def overview_answer(self, question: str, retrieval: Retrieval) -> Answer:
         """What a document is about (qa/overview.py): its lede, one citation per document."""
         snap = retrieval.snapshot
-        passages = [self._passage(snap, h.chunk, h.score) for h in retrieval.hits]
+        passages = self._passages(retrieval)
         docs = list(dict.fromkeys(int(snap.chunk_doc[h.chunk]) for h in retrieval.hits))
         limit = self.settings.max_answer_chars - 5
         terms = self.terms(question, "", snap)
@@ -538,6 +540,10 @@ class ExtractiveAnswerer:
         """Whether the answer continues into the best sentence's next one (learned, see weights.json)."""
         p = self.continuation_probability(analysis)
         return p is not None and p >= self.cont_threshold
+
+    @classmethod
+    def _passages(cls, retrieval: Retrieval) -> list[Passage]:
+        return [cls._passage(retrieval.snapshot, h.chunk, h.score) for h in retrieval.hits]
 
     @staticmethod
     def _passage(snap: Snapshot, chunk: int, score: float) -> Passage:
