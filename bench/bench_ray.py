@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from corpus import make_corpus  # noqa: E402  (bench/ is on sys.path, as for the other benchmarks)
+
 from tests.test_ray import loopback_cluster  # noqa: E402
 
 

@@ -16,9 +16,10 @@ from qa.answer import Answer, Status
 from qa.embeddings import Embedder, embedder_for_index
 from qa.ingest import IngestReport, check_model, index_paths, model_info, rebuild, remove_sources
 from qa.settings import Settings, load_settings
+from qa.store import DocumentRecord, IndexNotFoundError, IndexStore, Snapshot, empty_snapshot
+
 if TYPE_CHECKING:
     from qa.retrieval import HybridRetriever
-from qa.store import DocumentRecord, IndexNotFoundError, IndexStore, Snapshot, empty_snapshot
 
 
 class QuestionError(ValueError):

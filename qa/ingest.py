@@ -8,10 +8,9 @@ each other's documents and readers are never blocked.
 from __future__ import annotations
 
 import functools
-from collections import Counter
-
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,6 @@ from qa.chunking import chunk_sentences, fit_sentences, split_sentences
 from qa.documents import DocumentError, LoadedDocument, iter_files, load_document
 from qa.embeddings import Embedder
 from qa.lexical import sentence_stem_df
-from qa.vector_index import INDEX_TYPES, DenseConfig
 from qa.settings import Settings
 from qa.store import (
     DocumentPayload,
@@ -35,6 +33,7 @@ from qa.store import (
     Snapshot,
     empty_snapshot,
 )
+from qa.vector_index import INDEX_TYPES, DenseConfig
 
 Progress = Callable[[int, int, str], None]
 #: Loads, chunks and embeds listed files somewhere else (qa.distributed runs it on Ray): it gets the

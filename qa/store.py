@@ -24,9 +24,9 @@ you cannot execute code.
 from __future__ import annotations
 
 import contextlib
-import functools
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os

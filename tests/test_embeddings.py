@@ -13,7 +13,7 @@ import pytest
 
 from qa import Assistant
 from qa.embeddings import EmbeddingError, get_embedder
-from tests.conftest import REPO, SEEDS, SEED_FILE
+from tests.conftest import REPO, SEED_FILE, SEEDS
 
 TEXTS = [
     "Lukashenko met the American envoy in Minsk on Saturday.",

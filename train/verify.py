@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from qa.chunking import split_sentences  # noqa: E402
+
 TYPES = {"factoid", "quote", "followup", "unanswerable", "identity"}
 KEYS = {"id", "question", "answers", "support", "source", "history", "type"}
 ARTICLES = {"a", "an", "the"}

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.embeddings import Embedder, log
 from qa.embedders.onnx_export import EXPORT_VERSION
+from qa.embeddings import Embedder, log
 
 
 class OnnxUnavailable(RuntimeError):
