@@ -18,14 +18,15 @@ from qa.evaluation import evaluate, load_gold
 from tests.conftest import REPO
 
 # (gold set, metric) -> floor / ceiling.
-# seed: eval/seed.jsonl over seeds/ (measured on 2026-11-27, eleventh session, after the
-# named-document retrieval change: accuracy 0.651, precision 0.597, recall 0.635, abstention
-# 0.333, false abstention 0.063, recall@5 1.0).
+# seed: eval/seed.jsonl over seeds/ (measured on 2026-11-28, twelfth session, after the
+# answer-subject answerability feature: accuracy 0.651, precision 0.597, recall 0.635,
+# abstention 0.333, false abstention 0.063, recall@5 1.0; unchanged since the eleventh).
 # dev: eval/dev (12 unseen articles, 528 questions), measured the same day: accuracy 0.690,
-# precision 0.622, recall 0.683, abstention 0.365, false abstention 0.044, recall@5 0.956
-# (after the any-currency money pattern; 0.678 / 0.620 / 0.671 / 0.375 / 0.056 before it).
-# genres: eval/genres (18 unseen documents of six genres, 792 questions): accuracy 0.684,
-# precision 0.618, recall 0.682, abstention 0.368, false abstention 0.037, recall@5 0.920.
+# precision 0.628, recall 0.683, abstention 0.406, false abstention 0.044, recall@5 0.956
+# (0.690 / 0.622 / 0.683 / 0.365 / 0.044 before the feature).
+# genres: eval/genres (18 unseen documents of six genres, 792 questions): accuracy 0.681,
+# precision 0.619, recall 0.679, abstention 0.368, false abstention 0.043, recall@5 0.920
+# (0.684 / 0.618 / 0.682 / 0.368 / 0.037 before it).
 FLOORS = {
     "seed": {
         "answer_accuracy": 0.64,
@@ -36,9 +37,9 @@ FLOORS = {
     },
     "dev": {
         "answer_accuracy": 0.67,
-        "citation_precision": 0.59,
+        "citation_precision": 0.60,
         "citation_recall": 0.66,
-        "abstention": 0.33,
+        "abstention": 0.38,
         "retrieval_recall_at_5": 0.94,
     },
     "genres": {

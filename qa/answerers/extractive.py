@@ -27,6 +27,7 @@ from qa.answerers.features import (
     FEATURES,
     QuestionTerms,
     answer_clause_missing,
+    answer_subject_missing,
     answerability_features,
     continuation_features,
     counted_noun,
@@ -322,6 +323,7 @@ class ExtractiveAnswerer:
                 evidence_text=" ".join(snap.chunk_text(h.chunk) for h in retrieval.hits).replace(",", ""),
                 soft_missing=soft[order[0]][2], count_asked=counted_noun(question) is not None,
                 clause_missing=answer_clause_missing(qtype, snap.sentence_text(best.sentence), question, terms),
+                subject_missing=answer_subject_missing(qtype, snap.sentence_text(best.sentence), question, contexts[best.sentence]),
             )
         ranked = [cands[i] for i in order]
         nxt, feats_c = None, None

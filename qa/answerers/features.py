@@ -557,6 +557,7 @@ ANSWERABILITY_FEATURES = (
     "best_history",
     "count_missing",
     "answer_clause_missing",
+    "answer_subject_missing",
 )
 
 _Q_NUMBER_RE = re.compile(r"\b\d[\d,.]*\b")
@@ -600,6 +601,36 @@ def answer_clause_missing(qtype: str, sentence: str, question: str, terms: Quest
     return 1.0 - best
 
 
+_PRONOUN = re.compile(r"\b(?:he|she|they|it|his|her|hers|their|its|him|them)\b", re.I)
+
+
+def answer_subject_missing(qtype: str, sentence: str, question: str, context: frozenset[str]) -> float:
+    """Share of the question's names missing beside the answer the sentence offers.
+
+    "How old is Ilse Carrow?" is not answered by "Leyla Brannic, a 34-year-old schoolteacher":
+    an age, but someone else's. A name counts as beside the answer when it is within
+    ANSWER_WINDOW words of it, or when a pronoun is there and the sentence before (``context``:
+    its stems and the title's) names it ("He is 61."). The best-covered candidate answer
+    counts; 0 for a question without names or without a typed answer, 1 when the sentence
+    offers no answer of the kind asked.
+    """
+    spans = answer_spans(qtype, sentence, question)
+    names = question_names(question)
+    if spans is None or not names:
+        return 0.0
+    toks = [m.span() for m in _TOKEN_RE.finditer(sentence)]
+    best = 0.0
+    for a, b in spans:
+        inside = [i for i, (s, e) in enumerate(toks) if e > a and s < b]
+        if not inside:
+            continue
+        lo, hi = max(0, inside[0] - ANSWER_WINDOW), min(len(toks) - 1, inside[-1] + ANSWER_WINDOW)
+        window = sentence[toks[lo][0] : toks[hi][1]]
+        near = set(content_stems(window)) | (context if _PRONOUN.search(window) else frozenset())
+        best = max(best, len(names & near) / len(names))
+    return 1.0 - best
+
+
 def answerability_features(
     *,
     terms: QuestionTerms,
@@ -617,6 +648,7 @@ def answerability_features(
     soft_missing: float,
     count_asked: bool = False,
     clause_missing: float = 0.0,
+    subject_missing: float = 0.0,
 ) -> np.ndarray:
     """Does the retrieved evidence answer the question? Mostly: are the question's rare words there."""
     idx = {f: i for i, f in enumerate(FEATURES)}
@@ -649,6 +681,7 @@ def answerability_features(
             best[idx["history_lex"]],
             1.0 if count_asked and best[idx["count_noun"]] == 0 else 0.0,
             clause_missing,
+            subject_missing,
         ],
         dtype=np.float64,
     )
