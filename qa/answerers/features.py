@@ -572,6 +572,22 @@ ANSWER_WINDOW = 8
 _TOKEN_RE = re.compile(r"[\w’'-]+")
 
 
+def answer_windows(qtype: str, sentence: str, question: str) -> list[str] | None:
+    """The text within ANSWER_WINDOW words of each candidate answer of the asked kind in the
+    sentence (what the sentence says about it); None for a question that asks for no such kind."""
+    spans = answer_spans(qtype, sentence, question)
+    if spans is None:
+        return None
+    toks = [m.span() for m in _TOKEN_RE.finditer(sentence)]
+    out = []
+    for a, b in spans:
+        inside = [i for i, (s, e) in enumerate(toks) if e > a and s < b]
+        if inside:
+            lo, hi = max(0, inside[0] - ANSWER_WINDOW), min(len(toks) - 1, inside[-1] + ANSWER_WINDOW)
+            out.append(sentence[toks[lo][0] : toks[hi][1]])
+    return out
+
+
 def answer_clause_missing(qtype: str, sentence: str, question: str, terms: QuestionTerms) -> float:
     """How much of what the question asks about is missing beside the answer the sentence offers.
 
@@ -583,20 +599,15 @@ def answer_clause_missing(qtype: str, sentence: str, question: str, terms: Quest
     ANSWER_WINDOW words of each candidate answer, and the best-covered one counts.
     0 for a question that asks for no typed answer, 1 when the sentence offers none.
     """
-    spans = answer_spans(qtype, sentence, question)
+    windows = answer_windows(qtype, sentence, question)
     names = question_names(question)
     asked = {s: w for s, w in terms.weights.items() if s not in names}
     total = sum(asked.values())
-    if spans is None or total <= 0:
+    if windows is None or total <= 0:
         return 0.0
-    toks = [m.span() for m in _TOKEN_RE.finditer(sentence)]
     best = 0.0
-    for a, b in spans:
-        inside = [i for i, (s, e) in enumerate(toks) if e > a and s < b]
-        if not inside:
-            continue
-        lo, hi = max(0, inside[0] - ANSWER_WINDOW), min(len(toks) - 1, inside[-1] + ANSWER_WINDOW)
-        near = set(content_stems(sentence[toks[lo][0] : toks[hi][1]]))
+    for window in windows:
+        near = set(content_stems(window))
         best = max(best, sum(w for s, w in asked.items() if s in near) / total)
     return 1.0 - best
 
@@ -614,18 +625,12 @@ def answer_subject_missing(qtype: str, sentence: str, question: str, context: fr
     counts; 0 for a question without names or without a typed answer, 1 when the sentence
     offers no answer of the kind asked.
     """
-    spans = answer_spans(qtype, sentence, question)
+    windows = answer_windows(qtype, sentence, question)
     names = question_names(question)
-    if spans is None or not names:
+    if windows is None or not names:
         return 0.0
-    toks = [m.span() for m in _TOKEN_RE.finditer(sentence)]
     best = 0.0
-    for a, b in spans:
-        inside = [i for i, (s, e) in enumerate(toks) if e > a and s < b]
-        if not inside:
-            continue
-        lo, hi = max(0, inside[0] - ANSWER_WINDOW), min(len(toks) - 1, inside[-1] + ANSWER_WINDOW)
-        window = sentence[toks[lo][0] : toks[hi][1]]
+    for window in windows:
         near = set(content_stems(window)) | (context if _PRONOUN.search(window) else frozenset())
         best = max(best, len(names & near) / len(names))
     return 1.0 - best
