@@ -166,13 +166,20 @@ def main() -> None:
             off.append(score_answer(item, chain_off.invoke(inputs), docs, embed=embed))
             nocheck.append(score_answer(item, chain_nocheck.invoke(inputs), docs, embed=embed))
             recorder.replay = False
-            ext.append(score_answer(item, base.ask(item.question, item.history or None, id=item.id), docs, embed=embed))
+            ext_answer = base.ask(item.question, item.history or None, id=item.id)
+            ext.append(score_answer(item, ext_answer, docs, embed=embed))
             rows.append({
                 "id": item.id, "prompt_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens"),
                 "ttft_s": None if ttft is None else round(ttft, 3), "total_s": round(total, 3), "fallback": answer.fallback,
                 "abstained": answer.abstained, "check": answer.check, "answer": answer.answer, "model_reply": answerer.last_raw,
                 "citation_ok": {"on": on[-1].citation_ok, "no_check": nocheck[-1].citation_ok, "off": off[-1].citation_ok,
                                 "extractive": ext[-1].citation_ok},
+                # what an abstention rule over these columns would need
+                "answerable": item.answerable, "answerability": ext_answer.answerability,
+                "correct": {"on": on[-1].answer_correct, "no_check": nocheck[-1].answer_correct, "off": off[-1].answer_correct,
+                            "extractive": ext[-1].answer_correct},
+                "abstained_by": {"on": on[-1].answer.abstained, "no_check": nocheck[-1].answer.abstained,
+                                 "off": off[-1].answer.abstained, "extractive": ext[-1].answer.abstained},
             })
             print(f"[{i + 1}/{len(gold)}] {item.id}: {rows[-1]['prompt_tokens']} prompt tokens, first token "
                   f"{rows[-1]['ttft_s']} s, total {total:.1f} s{' (fallback)' if answer.fallback else ''}", file=sys.stderr)
