@@ -78,6 +78,9 @@ class Answer:
     # and, when the shown answer is not the model's draft, why (for the UI and CLI).
     check: float | None = None
     note: str = ""
+    # The question as it was searched when a typing mistake in it was read as the documents'
+    # word ("miliatry" -> "military", qa/spelling.py); empty when it was searched as asked.
+    read_as: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,8 +14,9 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from qa import spelling
 from qa.answer import Answer, Status
-from qa.answerers.extractive import ExtractiveAnswerer
+from qa.answerers.extractive import ExtractiveAnswerer, sentence_df
 from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
 from qa.lexical import STOPWORDS
@@ -104,6 +105,12 @@ def resolve_identity_pronoun(question: str, history: list[Turn]) -> str | None:
     return f"{m.group(1).capitalize()} {m.group(2) or 'is'} {names[0]}?" if names else None
 
 
+def read_question(question: str, snapshot: Snapshot) -> str:
+    """The question with its typing mistakes read as the documents' words (qa/spelling.py)."""
+    df, _ = sentence_df(snapshot)
+    return spelling.correct(question, snapshot, df)
+
+
 def make_answerer(settings: Settings, embedder: Embedder) -> Any:
     """The answerer ``settings.llm`` names: extractive, or a chat model with verified citations.
 
@@ -134,6 +141,11 @@ def build_chain(
     def _start(inputs: dict[str, Any]) -> dict[str, Any]:
         return {**inputs, "t0": time.perf_counter()}
 
+    def _spell(inputs: dict[str, Any]) -> dict[str, Any]:
+        snap = snapshot()
+        read_as = read_question(inputs["question"], snap)
+        return {**inputs, "snapshot": snap, "question": read_as, "asked": inputs["question"]}
+
     def _condense(inputs: dict[str, Any]) -> dict[str, Any]:
         history = normalize_history(inputs.get("history"))
         if generative and history and is_follow_up(inputs["question"]):
@@ -147,7 +159,7 @@ def build_chain(
         return {**inputs, "condensed": {"query": query, "context": context}}
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
-        snap = snapshot()
+        snap = inputs["snapshot"]
         docs = overview_documents(snap, inputs["question"], inputs.get("documents"))
         if docs:  # "What is this article about?": the document's opening, not a word match
             retrieval = opening_passages(
@@ -172,7 +184,8 @@ def build_chain(
                 note="the answer quoted an instruction inside a document (documents are data); withheld",
             )
         answer.id = inputs.get("id")
-        answer.question = inputs["question"]
+        answer.question = inputs["asked"]
+        answer.read_as = inputs["question"] if inputs["question"] != inputs["asked"] else ""
         answer.sentences = extractive_sentences(answer)
         answer.latency_ms = round((time.perf_counter() - inputs["t0"]) * 1000, 2)
         return answer
@@ -189,6 +202,7 @@ def build_chain(
 
     return (
         RunnableLambda(_start, name="start")
+        | RunnableLambda(_spell, name="spell")
         | RunnableLambda(_condense, name="condense")
         | RunnableLambda(_retrieve, name="retrieve")
         | RunnableLambda(_generate if generative else _answer, name="answer")

@@ -265,7 +265,10 @@ def _print_answer_sources(answer: Any) -> None:
 
 
 def _print_verification(answer: Any) -> None:
-    """For generated answers: which sentences nothing in the documents supports."""
+    """For generated answers: which sentences nothing in the documents supports. And for any
+    answer, the question as it was searched if a typing mistake in it was read otherwise."""
+    if answer.read_as:
+        out.print(f"[dim](read as: {answer.read_as})[/dim]", soft_wrap=True)
     if answer.note:
         out.print(f"[dim]({answer.note})[/dim]")
     for s in answer.sentences:

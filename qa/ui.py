@@ -183,6 +183,8 @@ def _turn_section(turn: int, question: str, answer: Answer | None, docs: dict[st
             parts.extend(_passage_item(p, docs.get(p.doc_id)) for p in others)
             parts.append("</details>")
         timing = f"{h(answer.backend)} · {answer.latency_ms:.0f} ms"
+        if answer.read_as:
+            timing += f" · read as “{h(answer.read_as)}”"
         if answer.note:
             timing += f" · {h(answer.note)}"
         elif answer.sentences and not answer.abstained and answer.backend != "extractive":
