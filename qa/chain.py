@@ -111,6 +111,12 @@ def read_question(question: str, snapshot: Snapshot) -> str:
     return spelling.correct(question, snapshot, df)
 
 
+def read_turn(question: str, history: list[Turn], snapshot: Snapshot) -> tuple[str, list[Turn]]:
+    """The question and the earlier questions of the conversation, typing mistakes read: a
+    follow-up borrows the previous question's words for retrieval."""
+    return read_question(question, snapshot), [(read_question(u, snapshot), a) for u, a in history]
+
+
 def make_answerer(settings: Settings, embedder: Embedder) -> Any:
     """The answerer ``settings.llm`` names: extractive, or a chat model with verified citations.
 
@@ -143,8 +149,8 @@ def build_chain(
 
     def _spell(inputs: dict[str, Any]) -> dict[str, Any]:
         snap = snapshot()
-        read_as = read_question(inputs["question"], snap)
-        return {**inputs, "snapshot": snap, "question": read_as, "asked": inputs["question"]}
+        read_as, history = read_turn(inputs["question"], normalize_history(inputs.get("history")), snap)
+        return {**inputs, "snapshot": snap, "question": read_as, "asked": inputs["question"], "history": history}
 
     def _condense(inputs: dict[str, Any]) -> dict[str, Any]:
         history = normalize_history(inputs.get("history"))

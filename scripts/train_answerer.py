@@ -55,7 +55,7 @@ from sklearn.model_selection import GroupKFold  # noqa: E402
 from qa import Assistant  # noqa: E402
 from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  # noqa: E402
 from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES, question_type  # noqa: E402
-from qa.chain import condense, normalize_history, read_question  # noqa: E402
+from qa.chain import condense, normalize_history, read_turn  # noqa: E402
 from qa.embeddings import Embedder  # noqa: E402
 from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
 from qa.retrieval import Retrieval, search  # noqa: E402
@@ -76,10 +76,10 @@ def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, gro
     snap, s = assistant.snapshot(), assistant.settings
     out = []
     for it in gold:
-        question = read_question(it.question, snap)  # a typing mistake read as the documents' word
+        question, history = read_turn(it.question, normalize_history(it.history), snap)  # typing mistakes read
         if question != it.question:
             it = replace(it, question=question)
-        query, context = condense(it.question, normalize_history(it.history))
+        query, context = condense(it.question, history)
         r = search(snap, assistant.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
         group = f"{dataset}:{it.source}:{it.paragraph}" if group_by == "paragraph" else f"{dataset}:{it.source}"
         out.append(Example(it, r, group, context, dataset))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.answerers.extractive import sentence_df
-from qa.chain import read_question
+from qa.chain import read_question, read_turn
 from qa.spelling import correct, nearest
 from tests.conftest import one_document_assistant
 
@@ -71,3 +71,11 @@ def test_the_answer_keeps_the_question_as_asked_and_says_how_it_was_read(assista
     assert not wrong.abstained and "£14 million" in wrong.answer
     assert wrong.answer == right.answer and [c.start for c in wrong.citations] == [c.start for c in right.citations]
     assert wrong.to_dict()["read_as"] == wrong.read_as
+
+
+def test_a_follow_up_borrows_the_previous_question_as_read(assistant) -> None:
+    """"And since when?" borrows the previous question's words for retrieval: a slip there
+    would cost the follow-up the same word."""
+    question, history = read_turn("And since when?", [("What did the fishremen petition for?", "A sea wall.")], assistant.snapshot())
+    assert question == "And since when?"
+    assert history == [("What did the fishermen petition for?", "A sea wall.")]
