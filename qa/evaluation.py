@@ -495,6 +495,7 @@ class QuestionResult:
         return {
             "id": self.item.id,
             "question": self.item.question,
+            "read_as": a.read_as,  # the question as searched, if a typing mistake was read (qa/spelling.py)
             "type": self.item.type,
             "history": self.item.history,
             "answers": self.item.answers,
@@ -869,6 +870,8 @@ def _markdown(result: EvalResult, sweep: dict[str, Any] | None) -> str:
         a = q.answer
         lines += [f"### {_md_cell(q.item.id)} — {', '.join(q.failures)}", ""]
         lines.append(f"- **question** ({q.item.type or 'untyped'}): {_short(q.item.question)}")
+        if a.read_as:
+            lines.append(f"- **read as**: {_short(a.read_as)}")
         if q.item.history:
             lines.append(f"- **history**: {_short(json.dumps(q.item.history, ensure_ascii=False))}")
         ab = "" if a.answerability is None else f" (answerability {a.answerability:.3f})"

@@ -79,3 +79,17 @@ def test_a_follow_up_borrows_the_previous_question_as_read(assistant) -> None:
     question, history = read_turn("And since when?", [("What did the fishremen petition for?", "A sea wall.")], assistant.snapshot())
     assert question == "And since when?"
     assert history == [("What did the fishermen petition for?", "A sea wall.")]
+
+
+def test_the_evaluation_report_shows_how_a_question_was_read(assistant, tmp_path) -> None:
+    import json
+
+    from qa.evaluation import GoldItem, evaluate, write_reports
+
+    gold = [GoldItem(id="t1", question="How much will the sea wall cost, according to Marchbnak?", answers=["£20 million"])]
+    result = evaluate(assistant, gold)  # a wrong gold answer, so the question is listed as failed
+    write_reports(result, tmp_path)
+    q = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["questions"][0]
+    assert q["question"] == gold[0].question
+    assert q["read_as"] == "How much will the sea wall cost, according to Marchbank?"
+    assert "**read as**: How much will the sea wall cost, according to Marchbank?" in (tmp_path / "report.md").read_text(encoding="utf-8")
