@@ -153,7 +153,7 @@ def build_chain(
         return {**inputs, "snapshot": snap, "question": read_as, "asked": inputs["question"], "history": history}
 
     def _condense(inputs: dict[str, Any]) -> dict[str, Any]:
-        history = normalize_history(inputs.get("history"))
+        history = inputs["history"]  # normalized (and read for typos) by _spell
         if generative and history and is_follow_up(inputs["question"]):
             standalone = answerer.condense(inputs["question"], history)
             if standalone:  # the model's rewrite replaces the borrowed words

@@ -128,17 +128,33 @@ def test_who_questions_find_a_name_beside_a_role(question: str, sentence: str, e
     assert role_name(question_type(question), sentence, question) == expected
 
 
+def _one_document_analyzer(tmp_path_factory: pytest.TempPathFactory, name: str, text: str):
+    """An index over one test document and the default answerer, and ``analyze(question, history)``
+    that retrieves and analyses a question as the chain does (follow-ups condensed)."""
+    from qa.answerers.extractive import ExtractiveAnswerer
+    from qa.chain import condense
+    from qa.retrieval import search
+    from tests.conftest import one_document_assistant
+
+    a = one_document_assistant(tmp_path_factory, name, text)
+    s = a.settings
+    answerer = ExtractiveAnswerer(s, embedder=a.embedder)
+
+    def analyze(question: str, history: list[tuple[str, str]]):
+        query, context = condense(question, history)
+        r = search(a.snapshot(), a.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+        return answerer.analyze(question, r, context)
+
+    return analyze, answerer
+
+
 def test_answerability_knows_a_follow_up_and_how_much_of_its_history_the_best_sentence_holds(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """An elliptic follow-up ("And the year before?") has almost no words of its own; the
     answerability model needs to know it is one (with its own learned offset) and how far
     the best sentence covers the conversation's topic, or it abstains on most of them."""
-    from qa.answerers.extractive import ExtractiveAnswerer
     from qa.answerers.features import ANSWERABILITY_FEATURES, FEATURES
-    from qa.chain import condense
-    from qa.retrieval import search
-    from tests.conftest import one_document_assistant
 
     text = (
         "Kelvary shop closures rise again\n\n"
@@ -146,16 +162,9 @@ def test_answerability_knows_a_follow_up_and_how_much_of_its_history_the_best_se
         "The year before, 1,210 had closed, and in 2023 the figure was 980.\n"
         "The federation blamed higher business rates and weaker spending on clothes.\n"
     )
-    a = one_document_assistant(tmp_path_factory, "kelvary.txt", text)
-    s = a.settings
-    answerer = ExtractiveAnswerer(s, embedder=a.embedder)
+    analyze, _ = _one_document_analyzer(tmp_path_factory, "kelvary.txt", text)
     fa = {f: i for i, f in enumerate(ANSWERABILITY_FEATURES)}
     fr = {f: i for i, f in enumerate(FEATURES)}
-
-    def analyze(question: str, history: list[tuple[str, str]]):
-        query, context = condense(question, history)
-        r = search(a.snapshot(), a.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
-        return answerer.analyze(question, r, context)
 
     follow = analyze("And the year before?", [("How many shops closed in Kelvary in 2025?", "1,460.")])
     alone = analyze("How many shops closed in Kelvary in 2025?", [])
@@ -250,10 +259,7 @@ def test_answerability_doubts_an_answer_about_someone_else(tmp_path_factory: pyt
     age it does not give, the best sentence is another person's age, and the feature says so;
     the shipped model learned it as a sign of no answer. (On a one-document corpus the other
     features still leave that answer above the threshold: the feature lowers, not decides.)"""
-    from qa.answerers.extractive import ExtractiveAnswerer
     from qa.answerers.features import ANSWERABILITY_FEATURES
-    from qa.retrieval import search
-    from tests.conftest import one_document_assistant
 
     text = (
         "Refugees keep arriving at Kaleth camp\n\n"
@@ -262,14 +268,11 @@ def test_answerability_doubts_an_answer_about_someone_else(tmp_path_factory: pyt
         "Among those who reached Kaleth this week was Leyla Brannic, a 34-year-old schoolteacher from Orvesk.\n"
         "She said the journey had taken nine days.\n"
     )
-    a = one_document_assistant(tmp_path_factory, "kaleth.txt", text)
-    s = a.settings
-    answerer = ExtractiveAnswerer(s, embedder=a.embedder)
+    analyze, answerer = _one_document_analyzer(tmp_path_factory, "kaleth.txt", text)
     at = ANSWERABILITY_FEATURES.index("answer_subject_missing")
 
     def feature(question: str) -> float:
-        r = search(a.snapshot(), a.embedder, question, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
-        return float(answerer.analyze(question, r).answerability_features[at])
+        return float(analyze(question, []).answerability_features[at])
 
     assert feature("How old is Leyla Brannic?") == 0.0
     assert feature("How old is Ilse Carrow?") == 1.0
