@@ -7,6 +7,7 @@ is a ``(start, end)`` pair and its text is always ``text[start:end]``.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,17 @@ _SENTENCE_OPENERS = frozenset(
 )
 # A sentence ends at . ! ? (or an ellipsis) plus any closing quotes/brackets, followed by space.
 _END_RE = re.compile(r"""(?:\.{3}|…|[.!?])["'”’»)\]]*(?=\s)""")
-_PARAGRAPH_RE = re.compile(r"\n")
+_LINE_RE = re.compile(r"[^\n]*(?:\n|$)")
+# A line that ends mid-sentence: no sentence-final mark, and the next line goes on in lower case.
+_OPEN_END_RE = re.compile(r"[^.!?:…\s\"'”’»)\]]\s*$")
+# Lines that start a block of their own: list items, headings, quotes and tables.
+_BLOCK_START_RE = re.compile(r"\s*(?:[-*+•]\s|#{1,6}\s|[>|]|\d{1,3}[.)]\s|[A-Za-z][.)]\s|```)")
+#: A text is hard-wrapped when at least this share of its lines (and at least three) end
+#: mid-sentence; text saved one paragraph per line has almost none.
+WRAPPED_SHARE = 0.15
+#: In hard-wrapped text a line shorter than this share of the usual full line ends a
+#: paragraph (or is a heading): a wrapped line is as long as the width allows.
+SHORT_LINE = 0.6
 #: Search window of a character split, per allowed token. Word pieces are a few characters
 #: long; a larger window only wastes tokenizer work, a smaller one would make pieces short.
 _MAX_CHARS_PER_TOKEN = 16
@@ -73,16 +84,58 @@ def is_abbreviation(text: str, dot: int) -> bool:
     return bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
+def line_breaks(text: str, start: int = 0, end: int | None = None) -> list[int]:
+    """Positions of the line breaks in ``text[start:end]`` that end a paragraph, heading or item.
+
+    In saved articles every paragraph is a line, and a heading or list item must not be
+    glued to the next sentence, so every line break counts. But text extracted from a PDF,
+    an e-mail or a Markdown file wrapped at 72-80 columns breaks lines in mid-sentence:
+    there a break counts only after a short line (a paragraph's last line, a heading),
+    before a blank line or a list item, and after a first line that the next one does not
+    go on in lower case (a title); the others are spaces.
+    """
+    end = len(text) if end is None else end
+    lines = [(m.start(), m.end()) for m in _LINE_RE.finditer(text, start, end) if m.end() > m.start()]
+    breaks = [e - 1 for _, e in lines if text[e - 1 : e] == "\n"]
+    body = [(s, e) for s, e in lines if text[s:e].strip()]
+    if len(body) < 4:
+        return breaks
+    open_ends = sum(
+        1
+        for (s, e), (s2, e2) in zip(lines, lines[1:])
+        if _OPEN_END_RE.search(text, s, e) and text[s2:e2].lstrip()[:1].islower()
+    )
+    if open_ends < 3 or open_ends < WRAPPED_SHARE * len(body):
+        return breaks
+    lengths = sorted(len(text[s:e].rstrip()) for s, e in body)
+    full = lengths[int(0.9 * (len(lengths) - 1))]
+    hard: list[int] = []
+    for i, ((s, e), (s2, e2)) in enumerate(zip(lines, lines[1:])):
+        line, following = text[s:e], text[s2:e2]
+        if (
+            (i == 0 and not following.lstrip()[:1].islower())
+            or not line.strip()
+            or not following.strip()
+            or len(line.rstrip()) < SHORT_LINE * full
+            or _BLOCK_START_RE.match(line)
+            or _BLOCK_START_RE.match(following)
+        ):
+            hard.append(e - 1)
+    if text[lines[-1][1] - 1 : lines[-1][1]] == "\n":
+        hard.append(lines[-1][1] - 1)
+    return hard
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentence spans of ``text[start:end]``, trimmed of surrounding whitespace.
 
-    Line breaks are hard boundaries: in saved articles every paragraph is a line, and a
-    heading or list item must not be glued to the next sentence.
+    Sentences never cross a paragraph break (:func:`line_breaks`); inside a paragraph a
+    line break is a space.
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     line_start = start
-    for line_end in [m.start() for m in _PARAGRAPH_RE.finditer(text, start, end)] + [end]:
+    for line_end in line_breaks(text, start, end) + [end]:
         seg_start = line_start
         for m in _END_RE.finditer(text, line_start, line_end):
             stop = m.end()
@@ -186,6 +239,12 @@ def chunk_sentences(
     """
     chunks: list[Chunk] = []
     n = len(sentences)
+    breaks = line_breaks(text, sentences[0][0], sentences[-1][1]) if sentences else []
+
+    def paragraph_between(a: int, b: int) -> bool:
+        k = bisect.bisect_left(breaks, a)
+        return k < len(breaks) and breaks[k] < b
+
     i = 0
     while i < n:
         j = i
@@ -194,14 +253,14 @@ def chunk_sentences(
             candidate = count_tokens(text[sentences[i][0] : sentences[j + 1][1]])
             if candidate > max_tokens:
                 break
-            if "\n" in text[sentences[j][1] : sentences[j + 1][0]] and tokens >= max_tokens // 2:
+            if paragraph_between(sentences[j][1], sentences[j + 1][0]) and tokens >= max_tokens // 2:
                 break
             j += 1
             tokens = candidate
         chunks.append(Chunk(sentences[i][0], sentences[j][1], i, j))
         if j + 1 >= n:
             break
-        paragraph_break = "\n" in text[sentences[j][1] : sentences[j + 1][0]]
+        paragraph_break = paragraph_between(sentences[j][1], sentences[j + 1][0])
         overlap = 0 if paragraph_break else overlap_sentences
         i = max(j + 1 - overlap, i + 1)
     return chunks

@@ -99,3 +99,54 @@ def test_chunks_fit_real_model_limit_on_seed_article() -> None:
     assert all(emb.count_tokens(text[c.start : c.end]) <= 128 for c in chunks)
     # Overlap: consecutive chunks inside one paragraph share a sentence.
     assert any(b.first_sentence <= a.last_sentence for a, b in zip(chunks, chunks[1:]))
+
+
+# Three paragraphs of a news story, one per line, as saved from a web page.
+STORY = [
+    "Harbour strike ends after nine weeks",
+    "KESSARY — Dock workers at the port of Kessary voted on Sunday to end a strike that had lasted"
+    " nine weeks, accepting a pay offer of 6.5 percent over two years and a promise that no"
+    " permanent jobs would be cut before 2028. The union's general secretary, Teodora Vance, said"
+    " the vote was close.",
+    "Shipping lines had begun sending cargo to the rival port of Callowmere, 140 kilometres up the"
+    " coast, and the company said the strike had cost it about $38 million in lost revenue. Dr."
+    " Ilse Brandt, an economist, said the region would feel the loss for months.",
+    "- Cranes will restart on Monday.",
+    "- Ferries are not affected.",
+]
+
+
+def _sentences_as_words(text: str) -> list[str]:
+    return [" ".join(text[s:e].split()) for s, e in split_sentences(text)]
+
+
+@pytest.mark.parametrize("paragraph_gap", ["\n\n", "\n"])
+@pytest.mark.parametrize("width", [60, 72, 95])
+def test_hard_wrapped_text_gives_the_same_sentences_as_one_line_per_paragraph(paragraph_gap: str, width: int) -> None:
+    """PDF text, e-mails and Markdown break lines in mid-sentence; a sentence must still be whole."""
+    import textwrap
+
+    one_per_line = "\n".join(STORY) + "\n"
+    wrapped = paragraph_gap.join("\n".join(textwrap.wrap(p, width, break_on_hyphens=False)) for p in STORY) + "\n"
+    expected = _sentences_as_words(one_per_line)
+    assert len(expected) == 7  # title, 2 + 2 sentences, 2 list items
+    assert _sentences_as_words(wrapped) == expected
+    # Offsets still index the text as it is, line breaks and all.
+    for s, e in split_sentences(wrapped):
+        assert wrapped[s:e] == wrapped[s:e].strip()
+
+
+def test_text_saved_one_paragraph_per_line_keeps_every_line_break() -> None:
+    """A heading or a list item without a full stop never runs into the next line."""
+    text = "Results\nthe council voted 5-4\nnext steps\nA new vote is due in May.\n"
+    assert _sentences_as_words(text) == ["Results", "the council voted 5-4", "next steps", "A new vote is due in May."]
+
+
+def test_a_paragraph_break_in_wrapped_text_still_closes_a_chunk() -> None:
+    import textwrap
+
+    wrapped = "\n\n".join("\n".join(textwrap.wrap(p, 72)) for p in STORY[1:3])
+    sentences = split_sentences(wrapped)
+    chunks = chunk_sentences(wrapped, sentences, words_count, max_tokens=100, overlap_sentences=1)
+    # Two paragraphs of two sentences: the first chunk ends with the first paragraph, no overlap.
+    assert [(c.first_sentence, c.last_sentence) for c in chunks] == [(0, 1), (2, 3)]
