@@ -24,6 +24,7 @@ from qa.overview import document_fact, overview_documents
 from qa.retrieval import opening_passages, search
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
+from qa.truecase import unshout
 
 Turn = tuple[str, str]
 _FOLLOW_UP = re.compile(
@@ -108,7 +109,7 @@ def resolve_identity_pronoun(question: str, history: list[Turn]) -> str | None:
 def read_question(question: str, snapshot: Snapshot) -> str:
     """The question with its typing mistakes read as the documents' words (qa/spelling.py)."""
     df, _ = sentence_df(snapshot)
-    return spelling.correct(question, snapshot, df)
+    return spelling.correct(unshout(question), snapshot, df)
 
 
 def read_turn(question: str, history: list[Turn], snapshot: Snapshot) -> tuple[str, list[Turn]]:
@@ -191,7 +192,8 @@ def build_chain(
             )
         answer.id = inputs.get("id")
         answer.question = inputs["asked"]
-        answer.read_as = inputs["question"] if inputs["question"] != inputs["asked"] else ""
+        # A question typed in capitals is read in lower case; that alone is not worth a note.
+        answer.read_as = inputs["question"] if inputs["question"].lower() != inputs["asked"].lower() else ""
         answer.sentences = extractive_sentences(answer)
         answer.latency_ms = round((time.perf_counter() - inputs["t0"]) * 1000, 2)
         return answer

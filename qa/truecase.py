@@ -25,6 +25,19 @@ def typed_in_lower_case(question: str) -> bool:
     return not any(ch.isupper() for ch in question[1:])
 
 
+def unshout(question: str) -> str:
+    """A question typed in capitals ("WHO IS THE CHAIRMAN OF TAMSIN?") read in lower case.
+
+    In capitals every word looks like a name or an acronym, so the answerer wants a sentence
+    that mentions all of them and reads the rest as missing; in lower case :func:`truecase`
+    gives the names back their capitals from the passages.
+    """
+    words = _WORD.findall(question)
+    if len([w for w in words if len(w) > 1]) < 2 or any(ch.islower() for ch in question):
+        return question
+    return question.lower()
+
+
 def _base(word: str) -> str:
     """"lumetra's" is looked up as "lumetra": the passages may never use the possessive."""
     return word[:-2] if word.endswith(("'s", "’s")) else word

@@ -4,7 +4,7 @@ retrieved for it, so that "who is coale" is answered like "Who is Coale?"."""
 from __future__ import annotations
 
 from qa import Assistant
-from qa.truecase import truecase
+from qa.truecase import truecase, unshout
 from tests.test_answering import assert_exact
 
 TEXTS = [
@@ -43,3 +43,18 @@ def test_a_lower_case_identity_question(seed_assistant: Assistant) -> None:
     assert "Trump’s special envoy for Belarus John Coale" in answer.answer
     assert answer.question == "who is coale"  # the user's words are kept
     assert_exact(seed_assistant, answer)
+
+
+def test_a_question_in_capitals_is_read_in_lower_case() -> None:
+    assert unshout("WHAT DID COALE SAY ABOUT PRISONERS?") == "what did coale say about prisoners?"
+    assert unshout("What did Coale say?") == "What did Coale say?"
+    assert unshout("NATO?") == "NATO?"  # one word: an acronym, not shouting
+
+
+def test_a_question_typed_in_capitals_gets_the_answer_it_gets_in_lower_case(seed_assistant: Assistant) -> None:
+    """In capitals every word looks like a name the answer must mention."""
+    shouted = seed_assistant.ask("WHO IS COALE?")
+    assert "Trump’s special envoy for Belarus John Coale" in shouted.answer
+    assert shouted.answer == seed_assistant.ask("who is coale?").answer
+    assert shouted.question == "WHO IS COALE?" and shouted.read_as == ""
+    assert_exact(seed_assistant, shouted)
