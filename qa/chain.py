@@ -21,6 +21,7 @@ from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
 from qa.lexical import STOPWORDS
 from qa.overview import document_fact, overview_documents
+from qa.phrasing import plain
 from qa.retrieval import opening_passages, search
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -109,7 +110,7 @@ def resolve_identity_pronoun(question: str, history: list[Turn]) -> str | None:
 def read_question(question: str, snapshot: Snapshot) -> str:
     """The question with its typing mistakes read as the documents' words (qa/spelling.py)."""
     df, _ = sentence_df(snapshot)
-    return spelling.correct(unshout(question), snapshot, df)
+    return spelling.correct(unshout(plain(question)), snapshot, df)
 
 
 def read_turn(question: str, history: list[Turn], snapshot: Snapshot) -> tuple[str, list[Turn]]:
@@ -192,8 +193,9 @@ def build_chain(
             )
         answer.id = inputs.get("id")
         answer.question = inputs["asked"]
-        # A question typed in capitals is read in lower case; that alone is not worth a note.
-        answer.read_as = inputs["question"] if inputs["question"].lower() != inputs["asked"].lower() else ""
+        # Spacing, or a question typed in capitals read in lower case, is not worth a note.
+        same = " ".join(inputs["question"].split()).lower() == " ".join(inputs["asked"].split()).lower()
+        answer.read_as = "" if same else inputs["question"]
         answer.sentences = extractive_sentences(answer)
         answer.latency_ms = round((time.perf_counter() - inputs["t0"]) * 1000, 2)
         return answer

@@ -1,0 +1,55 @@
+"""How a chat question is typed, apart from what it asks: spacing and polite framing.
+
+The answerer reads a question's shape: its first word sets the kind of answer wanted ("Who
+...?" wants a name), a capital past the first letter marks a name. "  Who  won?" and "Hi!
+Can you tell me who won? Thanks" ask what "Who won?" asks, but a leading space made "Who"
+look like a name, and the framing hid the wh-word, so such questions were answered worse
+(eval/dev with doubled spaces: false abstention 0.04 -> 0.11; behind "Can you tell me":
+abstention on unanswerable questions 0.48 -> 0.37).
+"""
+
+from __future__ import annotations
+
+import re
+
+_APOS = r"['’]"
+# Greetings and fillers before the question ("Hi!", "Hello there,", "OK,", "Quick question:").
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|good\s+(?:morning|afternoon|evening))(?:\s+there)?\s*[,:;!.-]*"
+    r"|(?:ok(?:ay)?|well|quick\s+question|question)\s*[,:;!.-]+)\s+",
+    re.I,
+)
+_PLEASE = re.compile(r"^please\s*,?\s+", re.I)
+# A request that wraps the question ("Can you tell me who ...", "I'd like to know: when ..."):
+# removed only when a question word follows, so "Tell me about the vote" is left as it is.
+_REQUEST = re.compile(
+    r"^(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show)\s+me|(?:tell|show)\s+me"
+    rf"|i{_APOS}?d\s+like\s+to\s+know|i\s+would\s+like\s+to\s+know|i\s+want\s+to\s+know|do\s+you\s+know"
+    r"|i\s+(?:was\s+)?wonder(?:ing)?|any\s+idea)\s*[,:]?\s+"
+    r"(?=(?:what|which|who|whom|whose|when|where|why|how|if|whether)\b)",
+    re.I,
+)
+# Thanks or "please" after the question ("Who won? Thanks!", "Who won, please?").
+_TRAILER = re.compile(
+    r"[\s,.!]*\b(?:thanks|thank\s+you|thx|cheers|please)\b(?:\s+(?:so\s+much|a\s+lot|very\s+much|in\s+advance))?[\s.!?]*$",
+    re.I,
+)
+
+
+def plain(question: str) -> str:
+    """``question`` with its whitespace collapsed and its greeting, request and thanks removed."""
+    q = " ".join(question.split())
+    for _ in range(3):  # "Hi! Please, could you tell me ..." peels one layer at a time
+        before = q
+        for pattern in (_GREETING, _PLEASE, _REQUEST):
+            rest = pattern.sub("", q, count=1)
+            if rest != q and re.search(r"\w", rest):
+                q = rest
+        if q == before:
+            break
+    m = _TRAILER.search(q)
+    if m and re.search(r"\w", q[: m.start()]):
+        q = q[: m.start()] + ("?" if "?" in m.group(0) else "")
+    if q != " ".join(question.split()) and q[:1].islower():
+        q = q[0].upper() + q[1:]
+    return q

@@ -1,0 +1,41 @@
+"""Spacing and polite framing around a question do not change what it asks (qa/phrasing.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import Assistant
+from qa.phrasing import plain
+from tests.test_answering import assert_exact
+
+
+@pytest.mark.parametrize(
+    "typed, read",
+    [
+        ("  Who  won\tthe vote?\n", "Who won the vote?"),
+        ("Hi! Can you tell me who won the vote? Thanks!", "Who won the vote?"),
+        ("hello there, could you please tell me when the bridge opens", "When the bridge opens"),
+        ("I’d like to know: how many people live there?", "How many people live there?"),
+        ("Quick question: where is the wreck?", "Where is the wreck?"),
+        ("Who won, please?", "Who won?"),
+        ("Do you know whether the mayor resigned?", "Whether the mayor resigned?"),
+        # Left alone: no question word after the request, thanks inside the question, a lone word.
+        ("Tell me about the vote", "Tell me about the vote"),
+        ("Thanks to whom did it reopen?", "Thanks to whom did it reopen?"),
+        ("What did the mayor thank residents for?", "What did the mayor thank residents for?"),
+        ("So what did Coale say?", "So what did Coale say?"),
+        ("Please", "Please"),
+    ],
+)
+def test_spacing_greetings_requests_and_thanks_are_removed(typed: str, read: str) -> None:
+    assert plain(typed) == read
+
+
+def test_a_framed_question_gets_the_answer_of_the_plain_one(seed_assistant: Assistant) -> None:
+    direct = seed_assistant.ask("Who is Coale?")
+    for typed in ("  Who is   Coale? ", "Hi! Can you tell me who is Coale? Thanks"):
+        framed = seed_assistant.ask(typed)
+        assert framed.answer == direct.answer and "special envoy" in framed.answer
+        assert framed.question == typed.strip()  # the user's words are kept
+        assert_exact(seed_assistant, framed)
+    assert seed_assistant.ask("  Who is   Coale? ").read_as == ""  # spacing alone is not worth a note
