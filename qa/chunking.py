@@ -30,6 +30,7 @@ _LINE_RE = re.compile(r"[^\n]*(?:\n|$)")
 _OPEN_END_RE = re.compile(r"[^.!?:…\s\"'”’»)\]]\s*$")
 # Lines that start a block of their own: list items, headings, quotes and tables.
 _BLOCK_START_RE = re.compile(r"\s*(?:[-*+•]\s|#{1,6}\s|[>|]|\d{1,3}[.)]\s|[A-Za-z][.)]\s|```)")
+_SPLIT_WORD_AT = re.compile(r"[^\W\d_]-\r?\n[a-z]")
 #: A text is hard-wrapped when at least this share of its lines (and at least three) end
 #: mid-sentence; text saved one paragraph per line has almost none.
 WRAPPED_SHARE = 0.15
@@ -96,7 +97,10 @@ def line_breaks(text: str, start: int = 0, end: int | None = None) -> list[int]:
     """
     end = len(text) if end is None else end
     lines = [(m.start(), m.end()) for m in _LINE_RE.finditer(text, start, end) if m.end() > m.start()]
-    breaks = [e - 1 for _, e in lines if text[e - 1 : e] == "\n"]
+    # A word hyphenated across a line break ("desa-" / "lination") is never a paragraph end.
+    breaks = [
+        e - 1 for _, e in lines if text[e - 1 : e] == "\n" and not _SPLIT_WORD_AT.search(text, max(start, e - 4), min(end, e + 1))
+    ]
     body = [(s, e) for s, e in lines if text[s:e].strip()]
     if len(body) < 4:
         return breaks
@@ -110,9 +114,10 @@ def line_breaks(text: str, start: int = 0, end: int | None = None) -> list[int]:
     lengths = sorted(len(text[s:e].rstrip()) for s, e in body)
     full = lengths[int(0.9 * (len(lengths) - 1))]
     hard: list[int] = []
+    kept = set(breaks)
     for i, ((s, e), (s2, e2)) in enumerate(zip(lines, lines[1:])):
         line, following = text[s:e], text[s2:e2]
-        if (
+        if e - 1 in kept and (
             (i == 0 and not following.lstrip()[:1].islower())
             or not line.strip()
             or not following.strip()

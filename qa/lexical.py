@@ -51,8 +51,46 @@ def _fold_run(m: re.Match[str]) -> str:
     return unicodedata.normalize("NFKD", m.group()).translate(_combining_marks())
 
 
+# A word that a typeset PDF split across two lines: "inter-" at a line's end, "national" below.
+_SPLIT_WORD_RE = re.compile(r"([^\W\d_]+)-[ \t]*\r?\n[ \t]*([a-z][^\W\d_]*)")
+#: Zipf frequencies (``wordfreq``): a part at least this common is a word of its own, a
+#: joined form at least this common is one word ("international", not "long-term").
+PART_ZIPF = 2.5
+WHOLE_ZIPF = 3.0
+
+
+@lru_cache(maxsize=65536)
+def _rejoined(first: str, second: str) -> str:
+    from wordfreq import zipf_frequency  # imported on first use: most texts never need it
+
+    whole = first + second
+    parts_are_words = all(zipf_frequency(p.lower(), "en") >= PART_ZIPF for p in (first, second))
+    if zipf_frequency(whole.lower(), "en") >= WHOLE_ZIPF or not parts_are_words:
+        return whole
+    return f"{first}-{second}"  # a compound that happened to break at its hyphen
+
+
+def dehyphenate(text: str) -> str:
+    """``text`` with the words that line-end hyphenation split made whole again.
+
+    Typeset PDFs (reports, papers) break long words across lines; their text layer then says
+    "inter-\nnational", which neither BM25, the stemmer, the embedding model nor a reader
+    takes for "international". The stored text keeps the split (offsets index it as read);
+    tokens, embedded sentences and shown answers are made from this. A split whose parts are
+    both words and whose joined form is rare keeps its hyphen ("long-\nterm" -> "long-term").
+    """
+    if "-" not in text or "\n" not in text:
+        return text
+    return _SPLIT_WORD_RE.sub(lambda m: _rejoined(m.group(1), m.group(2)), text)
+
+
+def one_line(text: str) -> str:
+    """Document text as an answer shows it: split words whole, line breaks and space runs one space."""
+    return " ".join(dehyphenate(text).split())
+
+
 def words(text: str) -> list[str]:
-    return [w.replace("’", "'") for w in _WORD_RE.findall(fold(text))]
+    return [w.replace("’", "'") for w in _WORD_RE.findall(fold(dehyphenate(text)))]
 
 
 @lru_cache(maxsize=65536)

@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from qa.answerers.features import leaves_quotation_open, opens_quotation
 from qa.citations import is_not_content
+from qa.lexical import one_line
 from qa.settings import PROMPTS_DIR
 from qa.store import Snapshot
 
@@ -66,7 +67,7 @@ class PromptPassage:
 
 
 def _clean(text: str) -> str:
-    return _TAG_RE.sub(lambda m: "‹" + m.group(1), " ".join(text.split()))
+    return _TAG_RE.sub(lambda m: "‹" + m.group(1), one_line(text))
 
 
 def carries_on(text: str, next_text: str) -> bool:

@@ -2,11 +2,13 @@
 
     python -m tests.formats pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-pdf
     python -m tests.formats wrapped eval/dev/questions.jsonl eval/dev/docs /tmp/dev-wrapped
+    python -m tests.formats hyphenated-pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-hyphenated
 
 The gold sets are one paragraph per line in ``.txt`` files; people drop in PDFs and
 e-mails whose lines are wrapped in mid-sentence. ``pdf`` writes each document as a PDF of
 95-character lines (Helvetica, WinAnsi encoding, 55 lines a page, no blank line between
-paragraphs, as PDF text extraction gives them); ``wrapped`` as plain text wrapped at 72
+paragraphs, as PDF text extraction gives them); ``hyphenated-pdf`` the same with long words
+split across lines by a hyphen, as justified typesetting does; ``wrapped`` as plain text wrapped at 72
 columns with a blank line between paragraphs. The gold questions are kept, and each
 support sentence becomes the character span where the loaded document holds it (its line
 breaks included), so ``qa eval OUT/questions.jsonl`` scores citations as for the originals.
@@ -34,11 +36,31 @@ def _escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def wrapped_pdf(paragraphs: list[str], title: str) -> bytes:
+def hyphenated(paragraph: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, a long word split with a hyphen to fill a line
+    (as justified typesetting does: "inter-" / "national"), never two letters alone."""
+    lines: list[str] = []
+    line = ""
+    for word in paragraph.split():
+        if not line or len(line) + 1 + len(word) <= width:
+            line = f"{line} {word}" if line else word
+            continue
+        room = width - len(line) - 2  # a space and the hyphen
+        if word.isalpha() and len(word) >= 8 and room >= 4:
+            cut = min(room, len(word) - 3)
+            lines.append(f"{line} {word[:cut]}-")
+            line = word[cut:]
+        else:
+            lines.append(line)
+            line = word
+    return lines + ([line] if line else [])
+
+
+def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False) -> bytes:
     """A PDF whose text layer breaks every paragraph into lines, as typeset PDFs do."""
     lines: list[str] = []
     for p in paragraphs:
-        lines += textwrap.wrap(p, PDF_WIDTH, break_on_hyphens=False)
+        lines += hyphenated(p, PDF_WIDTH) if hyphenate else textwrap.wrap(p, PDF_WIDTH, break_on_hyphens=False)
     pages = [lines[i : i + PDF_LINES] for i in range(0, len(lines), PDF_LINES)]
     objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
@@ -70,6 +92,11 @@ def hard_wrapped(paragraphs: list[str]) -> str:
     return "\n\n".join("\n".join(textwrap.wrap(p, TEXT_WIDTH, break_on_hyphens=False)) for p in paragraphs) + "\n"
 
 
+def _word_pattern(word: str) -> str:
+    """A word as the loaded text may hold it: whole, or split across lines by a hyphen."""
+    return r"(?:-\s*)?".join(re.escape(ch) for ch in word) if word.isalpha() else re.escape(word)
+
+
 def convert(kind: str, gold: list[GoldItem], docs: Path, out: Path) -> list[GoldItem]:
     """Write ``out/docs`` in ``kind`` and return the gold items with support as spans in them.
 
@@ -81,14 +108,14 @@ def convert(kind: str, gold: list[GoldItem], docs: Path, out: Path) -> list[Gold
     texts: dict[str, str] = {}
     for path in sorted(docs.glob("*.txt")):
         paragraphs = [line.translate(_NOT_WINANSI) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if kind == "pdf":
+        if kind in ("pdf", "hyphenated-pdf"):
             target = out / "docs" / (path.stem + ".pdf")
-            target.write_bytes(wrapped_pdf(paragraphs, paragraphs[0]))
+            target.write_bytes(wrapped_pdf(paragraphs, paragraphs[0], hyphenate=kind == "hyphenated-pdf"))
         elif kind == "wrapped":
             target = out / "docs" / path.name
             target.write_text(hard_wrapped(paragraphs), encoding="utf-8", newline="")
         else:
-            raise ValueError(f"unknown format {kind!r}: pdf or wrapped")
+            raise ValueError(f"unknown format {kind!r}: pdf, hyphenated-pdf or wrapped")
         names[path.name] = target.name
         texts[path.name] = load_document(target, max_bytes=50_000_000).text
     items = []
@@ -97,7 +124,7 @@ def convert(kind: str, gold: list[GoldItem], docs: Path, out: Path) -> list[Gold
         spans: list[str | dict] = []
         for sup in item.support:
             if isinstance(sup, str):
-                m = re.search(r"\s+".join(re.escape(w) for w in sup.translate(_NOT_WINANSI).split()), text)
+                m = re.search(r"\s+".join(map(_word_pattern, sup.translate(_NOT_WINANSI).split())), text)
                 if m:
                     spans.append({"source": names[item.source], "start": m.start(), "end": m.end()})
         answers = [a.translate(_NOT_WINANSI) for a in item.answers]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.lexical import content_stems, fold
+from qa.lexical import content_stems, dehyphenate, fold, one_line
 
 
 def reference_fold(text: str) -> str:
@@ -24,3 +25,25 @@ def test_fold_matches_nfkd_without_combining_marks(text: str) -> None:
 def test_fold_examples() -> None:
     assert fold("Nicolás Maduro’s ÅNGSTRÖM ﬁne e\u0301") == "nicolas maduro’s angstrom fine e"
     assert content_stems("Nicolás was elected") == content_stems("nicolas elected")
+
+
+@pytest.mark.parametrize(
+    "text, whole",
+    [
+        ("the inter-\nnational fund", "the international fund"),  # the joined word is common
+        ("Val-\ndria is", "Valdria is"),  # a part is no word: a name split by typesetting
+        ("the sig-\r\nnalling system", "the signalling system"),
+        ("a long-\nterm plan", "a long-term plan"),  # two words, rare joined: a compound
+        ("self-\ninflicted", "self-inflicted"),
+        ("2019-\n2020", "2019-\n2020"),  # numbers, and a capital after the break, are left alone
+        ("a split-\nHere", "a split-\nHere"),
+        ("no break-even here", "no break-even here"),
+    ],
+)
+def test_words_split_across_lines_are_made_whole(text: str, whole: str) -> None:
+    assert dehyphenate(text) == whole
+
+
+def test_tokens_and_shown_text_read_split_words_whole() -> None:
+    assert content_stems("an inter-\nnational fund") == content_stems("an international fund")
+    assert one_line("an inter-\nnational\n  fund") == "an international fund"

@@ -42,7 +42,7 @@ from qa.answerers.features import (
 )
 from qa.citations import is_caption, is_not_content
 from qa.embeddings import Embedder
-from qa.lexical import content_stems, content_words, question_names, stem
+from qa.lexical import content_stems, content_words, one_line, question_names, stem
 from qa.overview import fact_span, lede
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
@@ -418,7 +418,7 @@ class ExtractiveAnswerer:
             e = parts[-1][1]
             ce = max(ce, e)
         citation = Citation.of(doc, 1, s, e, cs, ce, round(_sigmoid(best.score), 4))
-        text = " ".join(" ".join(doc.text[a:b].split()) + " [1]" for a, b in parts)
+        text = " ".join(one_line(doc.text[a:b]) + " [1]" for a, b in parts)
         return Answer(None, asked, text, False, [citation], passages, self.name, answerability=round(prob, 4))
 
     @staticmethod
@@ -457,7 +457,7 @@ class ExtractiveAnswerer:
             )
             cs, ce = (int(snap.chunks[chunk, 0]), int(snap.chunks[chunk, 1])) if chunk is not None else (s, e)
             citation = Citation.of(doc, 1, s, e, min(cs, s), max(ce, e), 1.0)
-            text = " ".join(doc.text[s:e].split()) + " [1]"
+            text = one_line(doc.text[s:e]) + " [1]"
             return Answer(None, question, text, False, [citation], passages, self.name, answerability=1.0)
         value = doc.author if fact == "author" else doc.published
         name = Path(doc.source).name
@@ -492,7 +492,7 @@ class ExtractiveAnswerer:
             chunk = next(h.chunk for h in retrieval.hits if int(snap.chunk_doc[h.chunk]) == d)
             n = len(citations) + 1
             citations.append(Citation.of(doc, n, s, e, min(s, int(snap.chunks[chunk, 0])), max(e, int(snap.chunks[chunk, 1])), 1.0))
-            pieces += [" ".join(doc.text[a:b].split()) + f" [{n}]" for a, b in parts]
+            pieces += [one_line(doc.text[a:b]) + f" [{n}]" for a, b in parts]
         if not citations:  # nothing but headings: no opening to quote
             return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)
         total = len(snap.documents)
