@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from qa.pdf_pages import page_separator, strip_running_lines
+
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "DocumentError",
@@ -447,13 +449,14 @@ def _load_pdf(path: Path | str, raw: bytes) -> _Extracted:
 
     if not any(t.strip() for t in page_texts):
         raise DocumentError(path, "PDF has no text layer (scanned?)")
+    page_texts = strip_running_lines(page_texts)
     pages: list[PageSpan] = []
     parts: list[str] = []
     pos = 0
     for number, page_text in enumerate(page_texts, start=1):
         if parts:
-            parts.append("\n\n")
-            pos += 2
+            parts.append(page_separator(parts[-1], page_text))
+            pos += len(parts[-1])
         pages.append(PageSpan(page=number, start=pos, end=pos + len(page_text)))
         parts.append(page_text)
         pos += len(page_text)

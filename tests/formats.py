@@ -3,12 +3,15 @@
     python -m tests.formats pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-pdf
     python -m tests.formats wrapped eval/dev/questions.jsonl eval/dev/docs /tmp/dev-wrapped
     python -m tests.formats hyphenated-pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-hyphenated
+    python -m tests.formats printed-pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-printed
 
 The gold sets are one paragraph per line in ``.txt`` files; people drop in PDFs and
 e-mails whose lines are wrapped in mid-sentence. ``pdf`` writes each document as a PDF of
 95-character lines (Helvetica, WinAnsi encoding, 55 lines a page, no blank line between
 paragraphs, as PDF text extraction gives them); ``hyphenated-pdf`` the same with long words
-split across lines by a hyphen, as justified typesetting does; ``wrapped`` as plain text wrapped at 72
+split across lines by a hyphen, as justified typesetting does; ``printed-pdf`` as a browser
+prints a web page (date and title above each page, address and page number below, page
+breaks in mid-paragraph); ``wrapped`` as plain text wrapped at 72
 columns with a blank line between paragraphs. The gold questions are kept, and each
 support sentence becomes the character span where the loaded document holds it (its line
 breaks included), so ``qa eval OUT/questions.jsonl`` scores citations as for the originals.
@@ -56,12 +59,21 @@ def hyphenated(paragraph: str, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False) -> bytes:
-    """A PDF whose text layer breaks every paragraph into lines, as typeset PDFs do."""
+def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False, printed_from: str | None = None) -> bytes:
+    """A PDF whose text layer breaks every paragraph into lines, as typeset PDFs do.
+
+    ``printed_from``: as a browser prints a page, with the date and title above each page and
+    the address and page number below it, 40 lines a page (page breaks fall mid-paragraph)."""
     lines: list[str] = []
     for p in paragraphs:
         lines += hyphenated(p, PDF_WIDTH) if hyphenate else textwrap.wrap(p, PDF_WIDTH, break_on_hyphens=False)
-    pages = [lines[i : i + PDF_LINES] for i in range(0, len(lines), PDF_LINES)]
+    per_page = PDF_LINES if printed_from is None else 40
+    pages = [lines[i : i + per_page] for i in range(0, len(lines), per_page)]
+    if printed_from is not None:
+        pages = [
+            [f"28/11/2026, 10:15    {title[:60]}", *page, f"{printed_from}    {n}/{len(pages)}"]
+            for n, page in enumerate(pages, start=1)
+        ]
     objs: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     kids = []
@@ -108,14 +120,15 @@ def convert(kind: str, gold: list[GoldItem], docs: Path, out: Path) -> list[Gold
     texts: dict[str, str] = {}
     for path in sorted(docs.glob("*.txt")):
         paragraphs = [line.translate(_NOT_WINANSI) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if kind in ("pdf", "hyphenated-pdf"):
+        if kind in ("pdf", "hyphenated-pdf", "printed-pdf"):
             target = out / "docs" / (path.stem + ".pdf")
-            target.write_bytes(wrapped_pdf(paragraphs, paragraphs[0], hyphenate=kind == "hyphenated-pdf"))
+            address = f"https://ledger.example/news/{path.stem}" if kind == "printed-pdf" else None
+            target.write_bytes(wrapped_pdf(paragraphs, paragraphs[0], kind == "hyphenated-pdf", address))
         elif kind == "wrapped":
             target = out / "docs" / path.name
             target.write_text(hard_wrapped(paragraphs), encoding="utf-8", newline="")
         else:
-            raise ValueError(f"unknown format {kind!r}: pdf, hyphenated-pdf or wrapped")
+            raise ValueError(f"unknown format {kind!r}: pdf, hyphenated-pdf, printed-pdf or wrapped")
         names[path.name] = target.name
         texts[path.name] = load_document(target, max_bytes=50_000_000).text
     items = []

@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import sys
 import threading
 from datetime import datetime, timezone
@@ -642,3 +643,44 @@ def test_iter_then_load_file_with_spaces_and_non_ascii(tmp_path: Path) -> None:
     doc = load(found)
     assert doc.title == "Résumé"
     assert doc.source == str(path.resolve())
+
+
+def test_pdf_running_heads_feet_and_page_numbers_are_not_text(tmp_path: Path) -> None:
+    """A page printed from a browser: date and title above, address and "n/m" below every page.
+    Left in, they split the sentence a page break cuts and put a URL in its middle."""
+    import random
+
+    from tests.formats import wrapped_pdf
+
+    rng = random.Random(3)
+    nouns = "crane quay ferry berth pier dock tug barge buoy slipway warehouse lighthouse".split()
+    sentence = "The harbour board met on day {} and agreed that the {} would stay where it is for now."
+    paragraphs = ["Harbour notes"] + [
+        " ".join(sentence.format(f"{i}.{j}", " and the ".join(rng.sample(nouns, 3))) for j in range(5)) for i in range(30)
+    ]
+    pdf = wrapped_pdf(paragraphs, "Harbour notes", printed_from="https://ledger.example/news/harbour")
+    doc = load(write(tmp_path / "printed.pdf", pdf))
+    assert len(doc.pages) >= 3
+    assert "ledger.example" not in doc.text and "28/11/2026" not in doc.text
+    for span in doc.pages:  # page spans still index the text
+        assert doc.text[span.start : span.end].strip()
+    # Every sentence is whole, also those a page break cut: the pages run on with a line break.
+    from qa.chunking import split_sentences
+
+    sentences = [" ".join(doc.text[s:e].split()) for s, e in split_sentences(doc.text)]
+    assert sentences[0] == "Harbour notes" and len(sentences) == 1 + 30 * 5
+    whole = r"The harbour board met on day \d+\.\d+ and agreed that the [a-z ]+ would stay where it is for now\."
+    assert [s for s in sentences[1:] if not re.fullmatch(whole, s)] == []
+
+
+def test_running_lines_need_most_pages_and_lone_numbers_need_an_edge() -> None:
+    from qa.pdf_pages import page_separator, strip_running_lines
+
+    pages = ["Annual report 2025\nFirst page text.\n1", "Annual report 2025\nSecond page text.\nPage 2 of 3", "Third page text."]
+    assert strip_running_lines(pages) == ["First page text.", "Second page text.", "Third page text."]
+    # One page: nothing repeats; a year at its foot is content, a page number is not.
+    assert strip_running_lines(["Founded in\n2026"]) == ["Founded in\n2026"]
+    assert strip_running_lines(["Some text.\n- 4 -"]) == ["Some text."]
+    assert page_separator("the cost rose to 3.4", "billion dinars") == "\n"
+    assert page_separator("The cost rose.", "billion dinars") == "\n\n"
+    assert page_separator("the cost rose to", "Billion Dinars Ltd") == "\n\n"
