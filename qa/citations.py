@@ -180,7 +180,10 @@ def is_instruction(text: str) -> bool:
 _FURNITURE_RE = re.compile(
     r"^\W*(?:(?:related(?:\s+(?:stories|articles|coverage|content|links?))?|read\s+(?:more|also|next)|also\s+read|see\s+also|"
     r"more\s+on\s+(?:this|this\s+story)|recommended(?:\s+for\s+you)?|sponsored(?:\s+content)?|you\s+may\s+also\s+like)\s*[:|»›>]"
-    r"|advertisement\W*$)",
+    r"|advertisement\W*$|(?:skip|close)\s+advertisement\W*$|advertisement\s*[-–—:]\s*(?:scroll|continue)"
+    r"|(?:the\s+)?(?:story|article)\s+continues\s+(?:below|after)(?:\s+(?:this|the))?(?:\s+advert(?:isement)?)?\W*$"
+    r"|share\s+this\s+(?:article|story)\b.{0,40}$|follow\s+us\s+on\b.{0,60}$"
+    r"|(?:sign\s+up|subscribe)\b.{0,120}\b(?:newsletter|briefing|inbox)\b[^.!?]{0,80}[.!?]?$)",
     re.I,
 )
 

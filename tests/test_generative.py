@@ -433,10 +433,15 @@ def test_page_furniture_is_recognised() -> None:
     from qa.citations import is_page_furniture
 
     for line in ["Related: Ellsmoor bus fares to rise", "See also: Lake Orsa", "READ MORE | The vote", "Advertisement", "Recommended for you: x",
-                 "Photo: Kelvary Coast Guard", "Credit: Delacroft University", "Photo credit: Ada Lunn / Lisvard Courier"]:
+                 "Photo: Kelvary Coast Guard", "Credit: Delacroft University", "Photo credit: Ada Lunn / Lisvard Courier",
+                 "Story continues below advertisement", "Skip advertisement", "Advertisement - scroll to continue",
+                 "Share this article", "Follow us on X and Facebook",
+                 "Sign up to our morning briefing and get the news you need to start your day."]:
         assert is_page_furniture(line), line
     for line in ["Related problems include X.", "Photo: Nadia Brekker at the pass.", "Advertisement spending rose 5 percent.", "He said: “Read more.”",
-                 "Photo: Rescue boats search the water off Trassow harbour on Saturday afternoon", "Credit: the bank cut rates."]:
+                 "Photo: Rescue boats search the water off Trassow harbour on Saturday afternoon", "Credit: the bank cut rates.",
+                 "Sign up for the vaccine opened on Monday, officials said.", "The story continues to unfold.",
+                 "Subscribers to the newsletter fell by half, she said, and the inbox went quiet."]:
         assert not is_page_furniture(line), line
 
 
