@@ -684,3 +684,17 @@ def test_running_lines_need_most_pages_and_lone_numbers_need_an_edge() -> None:
     assert page_separator("the cost rose to 3.4", "billion dinars") == "\n"
     assert page_separator("The cost rose.", "billion dinars") == "\n\n"
     assert page_separator("the cost rose to", "Billion Dinars Ltd") == "\n\n"
+
+
+def test_a_pdf_read_by_an_older_reader_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same file gives other text when the PDF reader improves; `qa index` must notice."""
+    from qa import Assistant, documents
+
+    write(tmp_path / "docs" / "two.pdf", make_pdf(["Hello world", "Second page"]))
+    a = Assistant.open(tmp_path / "idx")
+    assert len(a.add([tmp_path / "docs"]).added) == 1
+    assert len(a.add([tmp_path / "docs"]).unchanged) == 1
+    monkeypatch.setitem(documents.READER_REVISIONS, "pdf", "999")
+    assert len(a.add([tmp_path / "docs"]).updated) == 1
+    text = write(tmp_path / "docs" / "plain.txt", "Hello.")
+    assert load(text).content_hash == hashlib.sha256(b"Hello.").hexdigest()  # text files: the file's own hash
