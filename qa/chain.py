@@ -21,7 +21,7 @@ from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
 from qa.lexical import STOPWORDS
 from qa.overview import document_fact, overview_documents
-from qa.phrasing import plain
+from qa.phrasing import asked_part, plain
 from qa.retrieval import opening_passages, search
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -163,8 +163,15 @@ def build_chain(
         resolved = resolve_identity_pronoun(inputs["question"], history)
         if resolved:
             return {**inputs, "condensed": {"query": resolved, "context": "", "question": resolved}}
-        query, context = condense(inputs["question"], history)
-        return {**inputs, "condensed": {"query": query, "context": context}}
+        asked = asked_part(inputs["question"])
+        if generative or asked == inputs["question"]:
+            query, context = condense(inputs["question"], history)
+            return {**inputs, "condensed": {"query": query, "context": context}}
+        # "I read that the bridge will cost $48 million. Who voted against it?": the sentence
+        # that asks is the question; what comes with it is searched for too.
+        said = inputs["question"].replace(asked, " ", 1).strip()
+        query, context = condense(asked, history)
+        return {**inputs, "condensed": {"query": f"{said} {query}", "context": context, "question": asked}}
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
         snap = inputs["snapshot"]

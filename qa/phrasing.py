@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from qa.chunking import split_sentences
+
 _APOS = r"['’]"
 # Greetings and fillers before the question ("Hi!", "Hello there,", "OK,", "Quick question:").
 _GREETING = re.compile(
@@ -53,3 +55,17 @@ def plain(question: str) -> str:
     if q != " ".join(question.split()) and q[:1].islower():
         q = q[0].upper() + q[1:]
     return q
+
+
+def asked_part(question: str) -> str:
+    """The sentence that asks, of a question that says something first ("I read that the bridge
+    will cost $48 million. Who voted against it?"): the last one ending in "?", else the last.
+
+    The kind of answer wanted is read off it; retrieval still uses every word.
+    """
+    spans = split_sentences(question)
+    if len(spans) < 2:
+        return question
+    asking = [(s, e) for s, e in spans if question[s:e].rstrip().endswith("?")]
+    s, e = (asking or spans)[-1]
+    return question[s:e]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qa import Assistant
-from qa.phrasing import plain
+from qa.answerers.features import question_type
+from qa.phrasing import asked_part, plain
 from tests.test_answering import assert_exact
 
 
@@ -31,9 +32,23 @@ def test_spacing_greetings_requests_and_thanks_are_removed(typed: str, read: str
     assert plain(typed) == read
 
 
+@pytest.mark.parametrize(
+    "question, asked, qtype",
+    [
+        ("I read that the bridge will cost $48 million. Who voted against it?", "Who voted against it?", "who"),
+        ("Please answer this question. When did it open?", "When did it open?", "when"),
+        ("Who won? And by how much?", "And by how much?", "number"),
+        ("How old is Dr. Marisol Quenby?", "How old is Dr. Marisol Quenby?", "number"),  # one sentence
+    ],
+)
+def test_the_sentence_that_asks_sets_the_kind_of_answer(question: str, asked: str, qtype: str) -> None:
+    assert asked_part(question) == asked
+    assert question_type(question) == qtype
+
+
 def test_a_framed_question_gets_the_answer_of_the_plain_one(seed_assistant: Assistant) -> None:
     direct = seed_assistant.ask("Who is Coale?")
-    for typed in ("  Who is   Coale? ", "Hi! Can you tell me who is Coale? Thanks"):
+    for typed in ("  Who is   Coale? ", "Hi! Can you tell me who is Coale? Thanks", "I am reading the interview. Who is Coale?"):
         framed = seed_assistant.ask(typed)
         assert framed.answer == direct.answer and "special envoy" in framed.answer
         assert framed.question == typed.strip()  # the user's words are kept

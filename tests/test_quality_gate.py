@@ -37,9 +37,11 @@ from tests.typos import with_typos
 # dev-capitals: eval/dev typed in capitals (caps lock), measured the same day: accuracy 0.697,
 # precision 0.627, abstention 0.385, false abstention 0.037 (0.604 / 0.629 / 0.406 / 0.183
 # before questions in capitals were read in lower case).
-# dev-chat: eval/dev with a greeting, a request ("Can you tell me ..."), thanks or loose
-# spacing around each question (chatty() below): accuracy 0.694, precision 0.629, abstention
-# 0.417, false abstention 0.037 (0.678 / 0.612 / 0.365 / 0.044 before qa/phrasing.py).
+# dev-chat: eval/dev with a greeting, a request ("Can you tell me ..."), thanks, loose
+# spacing or a sentence of its own before each question (chatty() below): accuracy 0.694,
+# precision 0.629, abstention 0.417, false abstention 0.037 (0.688 / 0.612 / 0.396 / 0.026
+# before the asking sentence was read apart; with the first four framings only, 0.678 /
+# 0.612 / 0.365 / 0.044 before qa/phrasing.py).
 # dev-printed / genres-wrapped: the same documents as PDFs printed from a browser (typeset
 # lines, date and title above each page, address and page number below, page breaks in
 # mid-paragraph), and as text wrapped at 72 columns (tests/formats.py), measured on
@@ -107,12 +109,14 @@ FORMATS = {"dev-printed": "printed-pdf", "genres-wrapped": "wrapped", "genres-hy
 
 
 def chatty(question: str, i: int) -> str:
-    """The question as typed in a chat: with a greeting, inside a request, with thanks, or loosely spaced."""
+    """The question as typed in a chat: with a greeting, inside a request, with thanks, loosely
+    spaced, or after a sentence of its own."""
     framings = (
         lambda q: "Hi! " + q,
         lambda q: "Can you tell me " + q[0].lower() + q[1:],
         lambda q: q + " Thanks!",
         lambda q: "  " + q.replace(" ", "  ") + "\n",
+        lambda q: "I'm reading the article about this. " + q,
     )
     return framings[i % len(framings)](question)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from qa.citations import is_caption
 from qa.lexical import STOPWORDS, content_stems, question_names, stem, words
+from qa.phrasing import asked_part
 
 PRONOUN_START = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|him|them)\b", re.I)
 # A sentence that leans on the one before within its first words ("Among them, ...", "Of
@@ -130,6 +131,7 @@ def _head_wh(q: str) -> str | None:
 
 
 def question_type(question: str) -> str:
+    question = asked_part(question)
     if identity_subject(question):
         return "identity"
     q = question.lower().strip()
@@ -268,7 +270,7 @@ _LINK_WORDS = frozenset(
 @lru_cache(maxsize=4096)
 def identity_subject(question: str) -> tuple[str, ...]:
     """The words of the name an identity question asks about (no title); () for other questions."""
-    m = IDENTITY_RE.match(question.strip())
+    m = IDENTITY_RE.match(asked_part(question).strip())
     if m is None:
         return ()
     toks = [t for t in re.findall(r"[\w’'&-]+", m.group("x") or m.group("acronym")) if t[0].isupper() or t[0].isdigit()]
