@@ -87,8 +87,13 @@ def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False, prin
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objs[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode()
     objs.append(f"<< /Title ({_escape(title)}) >>".encode("cp1252"))
+    return pdf_file(objs, info=True)
+
+
+def pdf_file(objs: list[bytes], info: bool) -> bytes:
+    """Numbered objects (1 the catalog; the last the document info if ``info``) as a PDF file."""
     out = bytearray(b"%PDF-1.4\n")
-    offsets = []
+    offsets: list[int] = []
     for number, obj in enumerate(objs, start=1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
@@ -96,7 +101,8 @@ def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False, prin
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, len(objs), xref)
+    trailer = b" /Info %d 0 R" % len(objs) if info else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, trailer, xref)
     return bytes(out)
 
 

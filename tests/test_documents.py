@@ -27,6 +27,7 @@ from qa.documents import (
     load_document,
     page_of,
 )
+from tests.formats import pdf_file
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "seeds" / "lukashenko-maduro-newsmax.txt"
@@ -68,18 +69,7 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     if title is not None:
         objs.append(f"<< /Title ({title}) >>".encode())
-    out = bytearray(b"%PDF-1.4\n")
-    offsets: list[int] = []
-    for number, obj in enumerate(objs, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    info = b" /Info %d 0 R" % len(objs) if title is not None else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, info, xref)
-    return bytes(out)
+    return pdf_file(objs, info=title is not None)
 
 
 def write(path: Path, data: bytes | str, encoding: str = "utf-8") -> Path:
