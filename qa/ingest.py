@@ -21,7 +21,7 @@ from qa.bm25_terms import ChunkTerms
 from qa.chunking import chunk_sentences, fit_sentences, split_sentences
 from qa.documents import DocumentError, LoadedDocument, iter_files, load_document
 from qa.embeddings import Embedder
-from qa.lexical import dehyphenate, sentence_stem_df
+from qa.lexical import readable, sentence_stem_df
 from qa.settings import Settings
 from qa.store import (
     DocumentPayload,
@@ -123,8 +123,9 @@ def prepare_documents(
         spans = fit_sentences(d.text, split_sentences(d.text, 0, d.body_end), count_tokens, limit)
         chunks = chunk_sentences(d.text, spans, count_tokens, limit, settings.chunk_overlap_sentences)
         plans.append((d, spans, chunks))
-    # The model reads words that a PDF split across lines whole (qa.lexical.dehyphenate).
-    sentence_texts = [dehyphenate(d.text[s:e]) for d, spans, _ in plans for s, e in spans]
+    # The model reads the text as it reads (qa.lexical.readable): words a PDF split across
+    # lines whole, Markdown without its markup.
+    sentence_texts = [readable(d.text[s:e]) for d, spans, _ in plans for s, e in spans]
     if CHUNK_VECTORS == "sentence-mean":
         # Sentences are embedded anyway (the answerer scores them); a chunk's vector is the
         # normalised mean of its sentences' vectors, which halves the embedding work at the
@@ -135,7 +136,7 @@ def prepare_documents(
         sent_vecs = _encode_with_progress(embedder, sentence_texts, settings, progress, total)
         chunk_vecs = sentence_mean_vectors(sent_vecs, [(len(spans), chunks) for _, spans, chunks in plans])
     else:
-        chunk_texts = [dehyphenate(d.text[c.start : c.end]) for d, _, chunks in plans for c in chunks]
+        chunk_texts = [readable(d.text[c.start : c.end]) for d, _, chunks in plans for c in chunks]
         total = len(sentence_texts) + len(chunk_texts)
         if progress:
             progress(0, total, "embedding")

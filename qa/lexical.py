@@ -84,13 +84,37 @@ def dehyphenate(text: str) -> str:
     return _SPLIT_WORD_RE.sub(lambda m: _rejoined(m.group(1), m.group(2)), text)
 
 
+# Markdown markup around words: a link's target, emphasis markers, inline code, a heading's #s.
+_MD_LINK_RE = re.compile(r"\[([^\]\n]{1,300})\]\((?:[^()\s]|\([^()\s]*\))+(?:\s+\"[^\"\n]*\")?\)")
+_MD_EMPHASIS_RE = re.compile(r"(?<![\w*`])(\*\*|\*|`)(?=\S)([^*`\n]{1,300}?)(?<=\S)\1(?![\w*`])")
+_MD_HEADING_RE = re.compile(r"^#{1,6}\s+", re.M)
+
+
+def unmark(text: str) -> str:
+    """Markdown read as its words: "[Tobias Renwick](https://...)" is "Tobias Renwick",
+    "**Renwick**" is "Renwick", "# Title" is "Title". A link's address is not something the
+    document says, and as words it would match queries about "https" and "example"."""
+    if "[" not in text and "*" not in text and "`" not in text and "#" not in text:
+        return text
+    text = _MD_LINK_RE.sub(r"\1", text)
+    text = _MD_EMPHASIS_RE.sub(r"\2", text)
+    return _MD_HEADING_RE.sub("", text)
+
+
+def readable(text: str) -> str:
+    """Document text as it reads: split words whole (:func:`dehyphenate`), Markdown markup off
+    (:func:`unmark`). Tokens, embedded sentences, prompts and shown answers are made of this;
+    offsets and quotes keep the text as stored."""
+    return unmark(dehyphenate(text))
+
+
 def one_line(text: str) -> str:
-    """Document text as an answer shows it: split words whole, line breaks and space runs one space."""
-    return " ".join(dehyphenate(text).split())
+    """Document text as an answer shows it: :func:`readable`, line breaks and space runs one space."""
+    return " ".join(readable(text).split())
 
 
 def words(text: str) -> list[str]:
-    return [w.replace("’", "'") for w in _WORD_RE.findall(fold(dehyphenate(text)))]
+    return [w.replace("’", "'") for w in _WORD_RE.findall(fold(readable(text)))]
 
 
 @lru_cache(maxsize=65536)

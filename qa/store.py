@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qa.lexical import readable
 from qa.vector_index import DenseConfig
 
 if TYPE_CHECKING:
@@ -145,12 +146,14 @@ class Snapshot:
         return int(self.chunks.shape[0])
 
     def chunk_text(self, i: int) -> str:
+        """The chunk as it reads (:func:`qa.lexical.readable`); quotes take ``text[start:end]``."""
         doc = self.documents[int(self.chunk_doc[i])]
-        return doc.text[int(self.chunks[i, 0]) : int(self.chunks[i, 1])]
+        return readable(doc.text[int(self.chunks[i, 0]) : int(self.chunks[i, 1])])
 
     def sentence_text(self, i: int) -> str:
+        """The sentence as it reads (:func:`qa.lexical.readable`); quotes take ``text[start:end]``."""
         doc = self.documents[int(self.sentence_doc[i])]
-        return doc.text[int(self.sentences[i, 0]) : int(self.sentences[i, 1])]
+        return readable(doc.text[int(self.sentences[i, 0]) : int(self.sentences[i, 1])])
 
     def chunk_vectors(self) -> np.ndarray:
         if self.faiss_index is None or self.n_chunks == 0:

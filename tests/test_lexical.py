@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.lexical import content_stems, dehyphenate, fold, one_line
+from qa.lexical import content_stems, dehyphenate, fold, one_line, unmark
 
 
 def reference_fold(text: str) -> str:
@@ -47,3 +47,24 @@ def test_words_split_across_lines_are_made_whole(text: str, whole: str) -> None:
 def test_tokens_and_shown_text_read_split_words_whole() -> None:
     assert content_stems("an inter-\nnational fund") == content_stems("an international fund")
     assert one_line("an inter-\nnational\n  fund") == "an international fund"
+
+
+@pytest.mark.parametrize(
+    "text, read",
+    [
+        ("KESSARY — [Morvane Telecom](https://ledger.example/people/morvane) has agreed", "KESSARY — Morvane Telecom has agreed"),
+        ("see [the report](http://x.org/a_(b) \"Title\") now", "see the report now"),
+        ("said **Tobias Renwick** and *Annika* on `Monday`", "said Tobias Renwick and Annika on Monday"),
+        ("# Harbour strike ends", "Harbour strike ends"),
+        # Not markup: arithmetic, identifiers, hashtags, footnote stars.
+        ("5 * 3 = 15 and 2*3*4", "5 * 3 = 15 and 2*3*4"),
+        ("the __init__ file, the #1 seed, C# code", "the __init__ file, the #1 seed, C# code"),
+        ("Footnote*: see below*", "Footnote*: see below*"),
+    ],
+)
+def test_markdown_markup_is_read_as_its_words(text: str, read: str) -> None:
+    assert unmark(text) == read
+
+
+def test_a_link_address_is_no_word_of_the_text() -> None:
+    assert content_stems("[Tobias Renwick](https://ledger.example/people/renwick) said") == content_stems("Tobias Renwick said")
