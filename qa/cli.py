@@ -76,13 +76,13 @@ def _open(index: Path | None, settings: Settings, *, create: bool = False, valid
 
 
 def _print_answer(answer: Any) -> None:
-    out.print(answer.answer)
+    out.print(escape(answer.answer))
     for c in answer.citations:
         where = f"{Path(c.source).name if not c.source.startswith('upload:') else c.source} [{c.start}:{c.end}]"
         if c.page:
             where += f" p.{c.page}"
-        out.print(f"  [bold][{c.n}][/bold] {where} — {c.title}", soft_wrap=True)
-        out.print(f"      “{c.quote}”", soft_wrap=True)
+        out.print(f"  [bold][{c.n}][/bold] {escape(where)} — {escape(c.title)}", soft_wrap=True)
+        out.print(f"      “{escape(c.quote)}”", soft_wrap=True)
     _print_verification(answer)
 
 
@@ -158,7 +158,7 @@ def remove(
     assistant = _open(index, settings)
     removed = assistant.remove(docs)
     for s in removed:
-        out.print(f"removed {s}")
+        out.print(f"removed {s}", markup=False)
     missing = len(docs) - len(removed)
     if missing > 0:
         err.print(f"{missing} of {len(docs)} not found in the index")
@@ -180,7 +180,7 @@ def info(index: IndexOpt = None, model_path: ModelOpt = None, as_json: Annotated
     for key in ("index", "generation", "documents", "chunks", "sentences", "model", "backend", "dimension", "index_type"):
         out.print(f"{key:>10}: {data[key]}")
     for d in data["documents_list"]:
-        out.print(f"  {d['doc_id']}  {d['title'][:60]}  ({d['source']})", soft_wrap=True)
+        out.print(f"  {d['doc_id']}  {d['title'][:60]}  ({d['source']})", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -245,7 +245,7 @@ def ask(
                 if answer.answer != streamed.strip():  # verification replaced or trimmed the draft
                     reason = "replaced (see below why)" if answer.note else "trimmed by citation verification"
                     out.print(f"[dim](draft above {reason}; the answer is:)[/dim]")
-                    out.print(answer.answer, soft_wrap=True)
+                    out.print(escape(answer.answer), soft_wrap=True)
                 _print_answer_sources(answer)
             return
         answer = assistant.ask(question, documents=doc)
@@ -260,7 +260,7 @@ def ask(
 
 def _print_answer_sources(answer: Any) -> None:
     for c in answer.citations:
-        out.print(f"  [bold][{c.n}][/bold] {c.title} [{c.start}:{c.end}]: “{c.quote}”", soft_wrap=True)
+        out.print(f"  [bold][{c.n}][/bold] {escape(c.title)} [{c.start}:{c.end}]: “{escape(c.quote)}”", soft_wrap=True)
     _print_verification(answer)
 
 
@@ -268,12 +268,12 @@ def _print_verification(answer: Any) -> None:
     """For generated answers: which sentences nothing in the documents supports. And for any
     answer, the question as it was searched if a typing mistake in it was read otherwise."""
     if answer.read_as:
-        out.print(f"[dim](read as: {answer.read_as})[/dim]", soft_wrap=True)
+        out.print(f"[dim](read as: {escape(answer.read_as)})[/dim]", soft_wrap=True)
     if answer.note:
-        out.print(f"[dim]({answer.note})[/dim]")
+        out.print(f"[dim]({escape(answer.note)})[/dim]")
     for s in answer.sentences:
         if not s.citations and not answer.abstained:
-            out.print(f"  [yellow]unsupported:[/yellow] “{s.text}”", soft_wrap=True)
+            out.print(f"  [yellow]unsupported:[/yellow] “{escape(s.text)}”", soft_wrap=True)
 
 
 def _ray_connect(address: str) -> None:

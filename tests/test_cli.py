@@ -96,3 +96,23 @@ def test_module_and_console_script_agree() -> None:
         pytest.skip("console script not installed (pip install -e .)")
     r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "index" in r.stdout and "batch" in r.stdout
+
+
+def test_document_text_that_looks_like_console_markup_prints_as_it_is(tmp_path: Path) -> None:
+    """Answers, quotes and titles come from documents: "[/b]" or "[bold]" in them is text, not
+    a style for the terminal (a closing tag with no opening one used to crash `qa ask`)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "forum [archive].txt").write_text(
+        "Forum rules [bold] and [/b] tags\n"
+        "The moderators said the forum would close on May 3 because the hosting bill [/b] had doubled.\n",
+        encoding="utf-8",
+    )
+    idx = str(tmp_path / "idx")
+    assert qa("index", str(docs), "--index", idx, "-q").returncode == 0
+    for extra in ([], ["--stream"]):
+        r = qa("ask", "Why will the forum close?", "--index", idx, *extra)
+        assert r.returncode == 0, r.stderr
+        assert "hosting bill [/b] had doubled" in r.stdout
+    r = qa("info", "--index", idx)
+    assert r.returncode == 0 and "forum [archive].txt" in r.stdout
