@@ -15,10 +15,12 @@ import re
 from qa.chunking import split_sentences
 
 _APOS = r"['’]"
-# Greetings and fillers before the question ("Hi!", "Hello there,", "OK,", "Quick question:").
+# Greetings, fillers and acknowledgements before the question ("Hi!", "OK,", "Quick question:",
+# "Thanks! And ...", "Got it. When ...").
 _GREETING = re.compile(
     r"^(?:(?:hi|hello|hey|good\s+(?:morning|afternoon|evening))(?:\s+there)?\s*[,:;!.-]*"
-    r"|(?:ok(?:ay)?|well|quick\s+question|question)\s*[,:;!.-]+)\s+",
+    r"|(?:ok(?:ay)?|well|quick\s+question|question|thanks|thank\s+you|great|cool|nice|perfect|interesting|got\s+it|i\s+see)"
+    r"\s*[,:;!.-]+)\s+",
     re.I,
 )
 _PLEASE = re.compile(r"^please\s*,?\s+", re.I)

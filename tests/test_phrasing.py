@@ -19,6 +19,9 @@ from tests.test_answering import assert_exact
         ("I’d like to know: how many people live there?", "How many people live there?"),
         ("Quick question: where is the wreck?", "Where is the wreck?"),
         ("Who won, please?", "Who won?"),
+        ("Thanks! And how old is he?", "And how old is he?"),
+        ("OK, thanks. Where was he?", "Where was he?"),
+        ("Got it. When did it happen?", "When did it happen?"),
         ("Do you know whether the mayor resigned?", "Whether the mayor resigned?"),
         # Left alone: no question word after the request, thanks inside the question, a lone word.
         ("Tell me about the vote", "Tell me about the vote"),
