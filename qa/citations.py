@@ -215,9 +215,13 @@ def is_caption(text: str) -> bool:
     return bool(_CAPTION_RE.match(text))
 
 
+# A table's rule line ("|---|:---:|"): layout, not something the document says.
+_TABLE_RULE_RE = re.compile(r"\s*\|?(?:\s*:?-{2,}:?\s*\|)+\s*:?-*:?\s*")
+
+
 def is_not_content(text: str) -> bool:
-    """Neither an answer, nor evidence, nor support: an instruction or page furniture."""
-    return is_instruction(text) or is_page_furniture(text)
+    """Neither an answer, nor evidence, nor support: an instruction, page furniture, a table rule."""
+    return is_instruction(text) or is_page_furniture(text) or bool(_TABLE_RULE_RE.fullmatch(text))
 
 
 # ---------------------------------------------------------------------------- support

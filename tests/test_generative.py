@@ -814,3 +814,10 @@ def test_ui_offers_the_backend_choice(seed_index: Path, fake_backend: list[str])
     single = build_ui(Assistant.open(seed_index, create=False))
     assert not [c for c in single.config["components"] if c.get("props", {}).get("elem_id") in ("qa-backend", "qa-check")]
 
+
+
+def test_a_table_rule_line_is_not_content() -> None:
+    from qa.citations import is_not_content
+
+    assert is_not_content("|---|---|---|") and is_not_content("| --- | :---: |")
+    assert not is_not_content("| 2025 | $610 million | $52 million |") and not is_not_content("a - b")
