@@ -19,7 +19,7 @@ from qa.answer import Answer, Status
 from qa.answerers.extractive import ExtractiveAnswerer, sentence_df
 from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
-from qa.lexical import STOPWORDS
+from qa.lexical import STOPWORDS, question_names
 from qa.overview import document_fact, overview_documents
 from qa.phrasing import asked_part, plain
 from qa.retrieval import opening_passages, search
@@ -168,18 +168,25 @@ def build_chain(
             query, context = condense(inputs["question"], history)
             return {**inputs, "condensed": {"query": query, "context": context}}
         # "I read that the bridge will cost $48 million. Who voted against it?": the sentence
-        # that asks is the question; what comes with it is searched for too.
-        said = inputs["question"].replace(asked, " ", 1).strip()
+        # that asks is the question; what comes with it is searched for too when it names
+        # something or gives a number. Otherwise its words ("I'm reading the article about
+        # this.", "I have a question.") only pull in passages about reading or questions.
         query, context = condense(asked, history)
-        return {**inputs, "condensed": {"query": f"{said} {query}", "context": context, "question": asked}}
+        said = inputs["question"].replace(asked, " ", 1).strip()
+        if question_names(said) or re.search(r"\d", said):
+            query = f"{said} {query}"
+        return {**inputs, "condensed": {"query": query, "context": context, "question": asked}}
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
         snap = inputs["snapshot"]
-        docs = overview_documents(snap, inputs["question"], inputs.get("documents"))
+        # Whether it asks about a whole document is read off the sentence that asks: "I'm
+        # reading the article about this. Who won?" is not "What is this article about?".
+        asked = asked_part(inputs["question"])
+        docs = overview_documents(snap, asked, inputs.get("documents"))
         if docs:  # "What is this article about?": the document's opening, not a word match
             retrieval = opening_passages(
-                snap, embedder, inputs["question"], docs, per_document=2 if len(docs) == 1 else 1,
-                threads=settings.query_threads, kind=document_fact(inputs["question"]) or "lede",
+                snap, embedder, asked, docs, per_document=2 if len(docs) == 1 else 1,
+                threads=settings.query_threads, kind=document_fact(asked) or "lede",
             )
             return {**inputs, "retrieval": retrieval}
         retrieval = search(

@@ -57,3 +57,16 @@ def test_a_framed_question_gets_the_answer_of_the_plain_one(seed_assistant: Assi
         assert framed.question == typed.strip()  # the user's words are kept
         assert_exact(seed_assistant, framed)
     assert seed_assistant.ask("  Who is   Coale? ").read_as == ""  # spacing alone is not worth a note
+
+
+def test_what_a_question_says_first_is_searched_for_when_it_names_something(seed_assistant: Assistant) -> None:
+    """"Coale met Lukashenko on Saturday. What did he say about prisoners?": "he" is the
+    preamble's Coale; a preamble that names nothing ("I have a question.") is left out of
+    the search, so it changes nothing."""
+    plain_answer = seed_assistant.ask("What did Coale say about prisoners?").answer
+    assert seed_assistant.ask("Coale met Lukashenko on Saturday. What did he say about prisoners?").answer == plain_answer
+    assert seed_assistant.ask("I have a question. What did Coale say about prisoners?").answer == plain_answer
+    # The same passages as for the question alone: the preamble's words are not searched for.
+    passages = [(p.start, p.end) for p in seed_assistant.ask("What did Coale say about prisoners?").passages]
+    framed = seed_assistant.ask("I'm reading the article about this, it is long. What did Coale say about prisoners?")
+    assert [(p.start, p.end) for p in framed.passages] == passages and framed.answer == plain_answer

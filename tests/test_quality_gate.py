@@ -38,10 +38,10 @@ from tests.typos import with_typos
 # precision 0.627, abstention 0.385, false abstention 0.037 (0.604 / 0.629 / 0.406 / 0.183
 # before questions in capitals were read in lower case).
 # dev-chat: eval/dev with a greeting, a request ("Can you tell me ..."), thanks, loose
-# spacing or a sentence of its own before each question (chatty() below): accuracy 0.694,
-# precision 0.629, abstention 0.417, false abstention 0.037 (0.688 / 0.612 / 0.396 / 0.026
-# before the asking sentence was read apart; with the first four framings only, 0.678 /
-# 0.612 / 0.365 / 0.044 before qa/phrasing.py).
+# spacing or a sentence of its own before each question (chatty() below): accuracy 0.697,
+# precision 0.631, abstention 0.417, false abstention 0.037, as asked plainly (0.688 / 0.612 /
+# 0.396 / 0.026 before the asking sentence was read apart; with the first four framings
+# only, 0.678 / 0.612 / 0.365 / 0.044 before qa/phrasing.py).
 # dev-printed / genres-wrapped: the same documents as PDFs printed from a browser (typeset
 # lines, date and title above each page, address and page number below, page breaks in
 # mid-paragraph), and as text wrapped at 72 columns (tests/formats.py), measured on
