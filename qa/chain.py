@@ -179,14 +179,11 @@ def build_chain(
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
         snap = inputs["snapshot"]
-        # Whether it asks about a whole document is read off the sentence that asks: "I'm
-        # reading the article about this. Who won?" is not "What is this article about?".
-        asked = asked_part(inputs["question"])
-        docs = overview_documents(snap, asked, inputs.get("documents"))
+        docs = overview_documents(snap, inputs["question"], inputs.get("documents"))
         if docs:  # "What is this article about?": the document's opening, not a word match
             retrieval = opening_passages(
-                snap, embedder, asked, docs, per_document=2 if len(docs) == 1 else 1,
-                threads=settings.query_threads, kind=document_fact(asked) or "lede",
+                snap, embedder, inputs["question"], docs, per_document=2 if len(docs) == 1 else 1,
+                threads=settings.query_threads, kind=document_fact(inputs["question"]) or "lede",
             )
             return {**inputs, "retrieval": retrieval}
         retrieval = search(
