@@ -24,6 +24,8 @@ _GREETING = re.compile(
     re.I,
 )
 _PLEASE = re.compile(r"^please\s*,?\s+", re.I)
+# A label before a question pasted from a list: "Q:", "Question 3:", "2)", "(a)", "1.".
+_LABEL = re.compile(r"^(?:q\s*\d*\s*[:.)]|question\s*\d+\s*[:.)]|\(?\d{1,3}[.)]|\(?[a-h]\))\s+", re.I)
 # A request that wraps the question ("Can you tell me who ...", "I'd like to know: when ..."):
 # removed only when a question word follows, so "Tell me about the vote" is left as it is.
 _REQUEST = re.compile(
@@ -45,7 +47,7 @@ def plain(question: str) -> str:
     q = " ".join(question.split())
     for _ in range(3):  # "Hi! Please, could you tell me ..." peels one layer at a time
         before = q
-        for pattern in (_GREETING, _PLEASE, _REQUEST):
+        for pattern in (_LABEL, _GREETING, _PLEASE, _REQUEST):
             rest = pattern.sub("", q, count=1)
             if rest != q and re.search(r"\w", rest):
                 q = rest

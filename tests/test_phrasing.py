@@ -22,6 +22,11 @@ from tests.test_answering import assert_exact
         ("Thanks! And how old is he?", "And how old is he?"),
         ("OK, thanks. Where was he?", "Where was he?"),
         ("Got it. When did it happen?", "When did it happen?"),
+        ("Q: Who won the vote?", "Who won the vote?"),
+        ("2) Who won the vote?", "Who won the vote?"),
+        ("Question 3: who won the vote?", "Who won the vote?"),
+        ("(a) Who won the vote?", "Who won the vote?"),
+        ("2020 was a good year for whom?", "2020 was a good year for whom?"),
         ("Do you know whether the mayor resigned?", "Whether the mayor resigned?"),
         # Left alone: no question word after the request, thanks inside the question, a lone word.
         ("Tell me about the vote", "Tell me about the vote"),
