@@ -204,8 +204,9 @@ def build_chain(
             )
         answer.id = inputs.get("id")
         answer.question = inputs["asked"]
-        # Spacing, or a question typed in capitals read in lower case, is not worth a note.
-        same = " ".join(inputs["question"].split()).lower() == " ".join(inputs["asked"].split()).lower()
+        # Only a word read otherwise (a typing mistake) is worth a note; spacing, capitals, a
+        # greeting or "Can you tell me" set aside are not.
+        same = " ".join(inputs["question"].split()).lower() == " ".join(plain(inputs["asked"]).split()).lower()
         answer.read_as = "" if same else inputs["question"]
         answer.sentences = extractive_sentences(answer)
         answer.latency_ms = round((time.perf_counter() - inputs["t0"]) * 1000, 2)
