@@ -65,7 +65,8 @@ def asked_part(question: str) -> str:
     """The sentence that asks, of a question that says something first ("I read that the bridge
     will cost $48 million. Who voted against it?"): the last one ending in "?", else the last.
 
-    The kind of answer wanted is read off it; retrieval still uses every word.
+    The kind of answer wanted is read off it; the chain searches for the rest too when it
+    names something or gives a number (``qa.chain``).
     """
     spans = split_sentences(question)
     if len(spans) < 2:
