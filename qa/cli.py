@@ -75,6 +75,12 @@ def _open(index: Path | None, settings: Settings, *, create: bool = False, valid
         raise typer.Exit(2) from e
 
 
+def _flat(quote: str) -> str:
+    """A quote on one line: a PDF's or a wrapped text's line breaks would break the layout
+    (`--json` and `qa show` give the exact characters)."""
+    return " ".join(quote.split())
+
+
 def _print_answer(answer: Any) -> None:
     out.print(escape(answer.answer))
     for c in answer.citations:
@@ -82,7 +88,7 @@ def _print_answer(answer: Any) -> None:
         if c.page:
             where += f" p.{c.page}"
         out.print(f"  [bold][{c.n}][/bold] {escape(where)} — {escape(c.title)}", soft_wrap=True)
-        out.print(f"      “{escape(c.quote)}”", soft_wrap=True)
+        out.print(f"      “{escape(_flat(c.quote))}”", soft_wrap=True)
     _print_verification(answer)
 
 
@@ -260,7 +266,7 @@ def ask(
 
 def _print_answer_sources(answer: Any) -> None:
     for c in answer.citations:
-        out.print(f"  [bold][{c.n}][/bold] {escape(c.title)} [{c.start}:{c.end}]: “{escape(c.quote)}”", soft_wrap=True)
+        out.print(f"  [bold][{c.n}][/bold] {escape(c.title)} [{c.start}:{c.end}]: “{escape(_flat(c.quote))}”", soft_wrap=True)
     _print_verification(answer)
 
 

@@ -116,3 +116,27 @@ def test_document_text_that_looks_like_console_markup_prints_as_it_is(tmp_path: 
         assert "hosting bill [/b] had doubled" in r.stdout
     r = qa("info", "--index", idx)
     assert r.returncode == 0 and "forum [archive].txt" in r.stdout
+
+
+def test_a_quote_from_wrapped_text_prints_on_one_line(tmp_path: Path) -> None:
+    """The quote of a PDF or of text wrapped at 72 columns holds line breaks; the human output
+    shows it on one line, `--json` keeps the exact characters."""
+    import textwrap
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    paragraphs = [
+        "Harbour notes",
+        "The harbour board met on Monday and agreed that the old crane on the north quay would stay where it is "
+        "until a survey of the quay wall, ordered after last winter's storms, has been finished by engineers.",
+        "The survey is expected to cost about 40,000 pounds and to take six weeks, the board's chair said after the meeting.",
+        "Ferry services will not be affected while the work goes on, the operator said in a statement on Tuesday morning.",
+    ]
+    (docs / "notes.txt").write_text("\n\n".join(textwrap.fill(p, 60) for p in paragraphs) + "\n", encoding="utf-8")
+    idx = str(tmp_path / "idx")
+    assert qa("index", str(docs), "--index", idx, "-q").returncode == 0
+    r = qa("ask", "How much will the survey cost?", "--index", idx)
+    assert r.returncode == 0, r.stderr
+    assert "“The survey is expected to cost about 40,000 pounds and to take six weeks, the board's chair said" in r.stdout
+    quote = json.loads(qa("ask", "How much will the survey cost?", "--index", idx, "--json").stdout)["citations"][0]["quote"]
+    assert "\n" in quote and " ".join(quote.split()).startswith("The survey is expected to cost")
