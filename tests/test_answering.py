@@ -10,7 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from qa import Answer, Assistant, QuestionError
 from qa.answer import MARKER_RE
-from tests.conftest import SEED_FILE
+from tests.conftest import SEED_FILE, one_document_assistant
 
 
 def assert_exact(a: Assistant, answer: Answer) -> None:
@@ -180,19 +180,17 @@ def test_a_word_a_pdf_split_across_lines_is_found_and_shown_whole(tmp_path: Path
     assert_exact(a, answer)
 
 
-def test_a_markdown_document_is_answered_without_its_markup(tmp_path: Path) -> None:
+def test_a_markdown_document_is_answered_without_its_markup(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A link's address is not part of what the document says; the quote keeps the text as it is."""
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "takeover.md").write_text(
+    a = one_document_assistant(
+        tmp_path_factory,
+        "takeover.md",
         "# Morvane agrees takeover of Dunholt\n\n"
         "Morvane Telecom has agreed to buy its smaller rival Dunholt Cable for 6.3 billion marks.\n\n"
         "The deal was announced by Morvane's chief executive, [Tobias Renwick](https://ledger.example/people/"
         "tobias-renwick), at a news conference on Harrow Quay.\n\n"
         "**Annika Solberg**, who has led Dunholt since 2021, is expected to step down once the deal closes.\n",
-        encoding="utf-8",
     )
-    a = Assistant.open(tmp_path / "idx")
-    a.add([tmp_path / "docs"])
     answer = a.ask("Who is Morvane's chief executive?")
     assert "Tobias Renwick, at a news conference" in answer.answer and "https" not in answer.answer
     assert "](https://ledger.example" in answer.citations[0].quote  # the document's own text
