@@ -83,8 +83,22 @@ _REQUEST_WORDS = frozenset(
 )
 
 
+# "Summarize", "the main points", "a recap" ask for more than what the document is about:
+# the opening paragraph rather than its first sentence. ("tl;dr" and "the gist" ask for less.)
+SUMMARY_RE = re.compile(
+    r"\b(?:summari[sz]e|summary|recap|synopsis|overview|(?:main|key)\s+(?:points?|ideas?|takeaways?|facts|findings))\b"
+    r"|^\W*(?:(?:please|can\s+you|could\s+you)\s+)*sum\s+(?:it\s+)?up\b",
+    re.I,
+)
+
+
 def is_overview_question(question: str) -> bool:
     return bool(OVERVIEW_RE.search(question))
+
+
+def is_summary_request(question: str) -> bool:
+    """An overview question that asks for a summary, which gets the longer opening."""
+    return is_overview_question(question) and bool(SUMMARY_RE.search(question))
 
 
 def overview_documents(snapshot: Snapshot, question: str, documents: Sequence[str] | None = None) -> list[int]:

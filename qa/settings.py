@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default=None, ge=0.0, le=1.0, description="Abstain when answerability is below this; default: the trained model's."
     )
     max_answer_chars: int = Field(default=400, ge=50)
+    summary_chars: int = Field(
+        default=800, ge=50, description="Longest summary (\"Summarize the article\"): the document's opening sentences, up to three, within this."
+    )
     max_question_chars: int = Field(default=2000, ge=10)
 
     llm: str = Field(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.overview import document_fact, is_overview_question, overview_documents
+from qa.overview import document_fact, is_overview_question, is_summary_request, overview_documents
 from tests.test_answering import assert_exact
 
 MARINA = """Harbour board approves Kelmouth marina expansion
@@ -56,30 +56,72 @@ def test_is_overview_question(question: str, overview: bool) -> None:
     assert is_overview_question(question) is overview
 
 
+@pytest.mark.parametrize(
+    ("question", "summary"),
+    [
+        ("Summarize the document.", True),
+        ("Can you give me a summary?", True),
+        ("What are the key takeaways?", True),
+        ("Sum it up", True),
+        ("What is this article about?", False),
+        ("tl;dr", False),
+        ("What's the gist?", False),
+        ("Summarize what Coale said about prisoners", True),  # a summary if it is an overview at all
+        ("Who approved the expansion?", False),
+    ],
+)
+def test_is_summary_request(question: str, summary: bool) -> None:
+    assert is_summary_request(question) is summary
+
+
 def test_this_document_is_the_one_added_last(two_documents: Assistant) -> None:
     answer = two_documents.ask("What is this document about?")
     assert not answer.abstained
     assert answer.answer.startswith(LIBRARY_LEDE)
-    assert [Path(c.source).name for c in answer.citations] == ["dunmore_library.txt"]
+    assert {Path(c.source).name for c in answer.citations} == {"dunmore_library.txt"}
     assert answer.note == "the opening of dunmore_library.txt"  # which of the two it read
     assert_exact(two_documents, answer)
 
 
 def test_the_document_named_in_the_question(two_documents: Assistant) -> None:
     answer = two_documents.ask("Summarize the marina article")
-    # headline, byline and photo caption are skipped; two sentences fit the length limit
+    # headline, byline and photo caption are skipped; a summary is the opening paragraph
     assert answer.answer.startswith(MARINA_LEDE)
     assert "The decision ends two years of argument" in answer.answer
+    assert "Local fishermen oppose the plan" in answer.answer
     assert "By Ellen Marsh" not in answer.answer and "Photo:" not in answer.answer
-    assert len(answer.answer) <= two_documents.settings.max_answer_chars + 10
+    # each sentence its own marker, each citation exactly its sentence
+    assert [c.n for c in answer.citations] == [1, 2, 3]
+    assert [c.quote.split()[1] for c in answer.citations] == ["—", "decision", "fishermen"]
     assert_exact(two_documents, answer)
+
+
+def test_what_it_is_about_is_shorter_than_a_summary(two_documents: Assistant) -> None:
+    about = two_documents.ask("What is the marina article about?")
+    summary = two_documents.ask("What are the main points of the marina article?")
+    assert about.answer.startswith(MARINA_LEDE) and summary.answer.startswith(MARINA_LEDE)
+    assert len(about.citations) == 2 and len(summary.citations) == 3
+    assert len(about.answer) <= two_documents.settings.max_answer_chars + 10
+
+
+def test_a_summary_keeps_to_its_length(tmp_path: Path) -> None:
+    """Three long opening sentences do not all fit ``summary_chars``: the summary stops at two."""
+    long = " ".join(["word"] * 55)
+    (tmp_path / "long.txt").write_text(
+        "Long report\n" + "\n".join(f"Sentence {i} has {long} in it." for i in range(1, 5)) + "\n", encoding="utf-8"
+    )
+    a = Assistant.open(tmp_path / "idx", summary_chars=700)
+    a.add([tmp_path / "long.txt"])
+    answer = a.ask("Summarize the report")
+    assert [c.quote.split()[1] for c in answer.citations] == ["1", "2"]
+    assert_exact(a, answer)
 
 
 def test_a_document_named_by_a_name_only_its_text_holds(two_documents: Assistant) -> None:
     """Neither title nor file name says "Ellen Marsh"; only the marina story's byline does."""
     answer = two_documents.ask("What is the article by Ellen Marsh about?")
     assert answer.answer.startswith(MARINA_LEDE)
-    assert [Path(c.source).name for c in answer.citations] == ["kelmouth_marina.txt"]
+    assert {Path(c.source).name for c in answer.citations} == {"kelmouth_marina.txt"}
     assert_exact(two_documents, answer)
     # other words than names: an ordinary question about the text
     assert overview_documents(two_documents.snapshot(), "Summarize what Ellen Marsh says about the pontoons") == []

@@ -43,7 +43,7 @@ from qa.answerers.features import (
 from qa.citations import is_caption, is_not_content
 from qa.embeddings import Embedder
 from qa.lexical import content_stems, content_words, one_line, question_names, stem
-from qa.overview import fact_span, lede
+from qa.overview import fact_span, is_summary_request, lede
 from qa.retrieval import Retrieval
 from qa.settings import ABSTAIN_MESSAGE, Settings
 from qa.store import Snapshot
@@ -471,16 +471,19 @@ class ExtractiveAnswerer:
         return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)
 
     def overview_answer(self, question: str, retrieval: Retrieval) -> Answer:
-        """What a document is about (qa/overview.py): its lede, one citation per document."""
+        """What a document is about (qa/overview.py): its lede, one citation per sentence."""
         snap = retrieval.snapshot
         passages = self._passages(retrieval)
         docs = list(dict.fromkeys(int(snap.chunk_doc[h.chunk]) for h in retrieval.hits))
-        limit = self.settings.max_answer_chars - 5
+        # "Summarize the article" gets the opening paragraph (lead-3, the usual extractive
+        # summary of news); "What is it about?" and several documents get their lede.
+        summary = len(docs) == 1 and is_summary_request(question)
+        limit = (self.settings.summary_chars if summary else self.settings.max_answer_chars) - 5
         terms = self.terms(question, "", snap)
         pieces: list[str] = []
         citations: list[Citation] = []
         for d in docs:
-            sids = lede(snap, d, limit, sentences=2 if len(docs) == 1 else 1)
+            sids = lede(snap, d, limit, sentences=3 if summary else 2 if len(docs) == 1 else 1)
             if not sids:
                 continue
             doc = snap.documents[d]
@@ -490,9 +493,11 @@ class ExtractiveAnswerer:
                 s, e = _trim_span(doc.text, s, int(snap.sentences[sids[0], 1]), terms, limit)
                 parts = [(s, e)]
             chunk = next(h.chunk for h in retrieval.hits if int(snap.chunk_doc[h.chunk]) == d)
-            n = len(citations) + 1
-            citations.append(Citation.of(doc, n, s, e, min(s, int(snap.chunks[chunk, 0])), max(e, int(snap.chunks[chunk, 1])), 1.0))
-            pieces += [one_line(doc.text[a:b]) + f" [{n}]" for a, b in parts]
+            cs, ce = int(snap.chunks[chunk, 0]), int(snap.chunks[chunk, 1])
+            for a, b in parts:  # one citation a sentence: each marker shows its own sentence
+                n = len(citations) + 1
+                citations.append(Citation.of(doc, n, a, b, min(a, cs), max(b, ce), 1.0))
+                pieces.append(one_line(doc.text[a:b]) + f" [{n}]")
         if not citations:  # nothing but headings: no opening to quote
             return Answer(None, question, ABSTAIN_MESSAGE, True, [], passages, self.name, answerability=0.0)
         total = len(snap.documents)
