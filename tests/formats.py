@@ -4,6 +4,7 @@
     python -m tests.formats wrapped eval/dev/questions.jsonl eval/dev/docs /tmp/dev-wrapped
     python -m tests.formats hyphenated-pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-hyphenated
     python -m tests.formats printed-pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-printed
+    python -m tests.formats columns-pdf eval/dev/questions.jsonl eval/dev/docs /tmp/dev-columns
 
 The gold sets are one paragraph per line in ``.txt`` files; people drop in PDFs and
 e-mails whose lines are wrapped in mid-sentence. ``pdf`` writes each document as a PDF of
@@ -11,7 +12,8 @@ e-mails whose lines are wrapped in mid-sentence. ``pdf`` writes each document as
 paragraphs, as PDF text extraction gives them); ``hyphenated-pdf`` the same with long words
 split across lines by a hyphen, as justified typesetting does; ``printed-pdf`` as a browser
 prints a web page (date and title above each page, address and page number below, page
-breaks in mid-paragraph); ``wrapped`` as plain text wrapped at 72
+breaks in mid-paragraph); ``columns-pdf`` in two hyphenated columns of 45 characters, as
+newspapers and journals are set; ``wrapped`` as plain text wrapped at 72
 columns with a blank line between paragraphs. The gold questions are kept, and each
 support sentence becomes the character span where the loaded document holds it (its line
 breaks included), so ``qa eval OUT/questions.jsonl`` scores citations as for the originals.
@@ -30,6 +32,7 @@ from qa.documents import load_document
 from qa.evaluation import GoldItem, load_gold
 
 PDF_WIDTH, PDF_LINES = 95, 55
+COLUMN_WIDTH = 45
 TEXT_WIDTH = 72
 #: The one character of the gold documents that Helvetica's WinAnsi encoding lacks.
 _NOT_WINANSI = str.maketrans({"−": "-"})
@@ -59,15 +62,21 @@ def hyphenated(paragraph: str, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False, printed_from: str | None = None) -> bytes:
+def wrapped_pdf(
+    paragraphs: list[str], title: str, hyphenate: bool = False, printed_from: str | None = None, columns: bool = False
+) -> bytes:
     """A PDF whose text layer breaks every paragraph into lines, as typeset PDFs do.
 
     ``printed_from``: as a browser prints a page, with the date and title above each page and
-    the address and page number below it, 40 lines a page (page breaks fall mid-paragraph)."""
+    the address and page number below it, 40 lines a page (page breaks fall mid-paragraph).
+    ``columns``: two columns of 45 characters a page, as newspapers and journals set text,
+    each column drawn top to bottom before the next (the order their text layers keep)."""
+    width = COLUMN_WIDTH if columns else PDF_WIDTH
     lines: list[str] = []
     for p in paragraphs:
-        lines += hyphenated(p, PDF_WIDTH) if hyphenate else textwrap.wrap(p, PDF_WIDTH, break_on_hyphens=False)
+        lines += hyphenated(p, width) if hyphenate else textwrap.wrap(p, width, break_on_hyphens=False)
     per_page = PDF_LINES if printed_from is None else 40
+    per_page *= 2 if columns else 1
     pages = [lines[i : i + per_page] for i in range(0, len(lines), per_page)]
     if printed_from is not None:
         pages = [
@@ -83,7 +92,12 @@ def wrapped_pdf(paragraphs: list[str], title: str, hyphenate: bool = False, prin
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
             f"/Contents {len(objs) + 2} 0 R >>".encode()
         )
-        stream = ("BT /F1 10 Tf 12 TL 60 740 Td " + " ".join(f"({_escape(x)}) Tj T*" for x in page) + " ET").encode("cp1252")
+        blocks = [(60, page[:PDF_LINES]), (320, page[PDF_LINES:])] if columns else [(60, page)]
+        stream = " ".join(
+            f"BT /F1 10 Tf 12 TL {x} 740 Td " + " ".join(f"({_escape(line)}) Tj T*" for line in block) + " ET"
+            for x, block in blocks
+            if block
+        ).encode("cp1252")
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objs[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode()
     objs.append(f"<< /Title ({_escape(title)}) >>".encode("cp1252"))
@@ -126,15 +140,16 @@ def convert(kind: str, gold: list[GoldItem], docs: Path, out: Path) -> list[Gold
     texts: dict[str, str] = {}
     for path in sorted(docs.glob("*.txt")):
         paragraphs = [line.translate(_NOT_WINANSI) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if kind in ("pdf", "hyphenated-pdf", "printed-pdf"):
+        if kind in ("pdf", "hyphenated-pdf", "printed-pdf", "columns-pdf"):
             target = out / "docs" / (path.stem + ".pdf")
             address = f"https://ledger.example/news/{path.stem}" if kind == "printed-pdf" else None
-            target.write_bytes(wrapped_pdf(paragraphs, paragraphs[0], kind == "hyphenated-pdf", address))
+            hyphenate, columns = kind in ("hyphenated-pdf", "columns-pdf"), kind == "columns-pdf"
+            target.write_bytes(wrapped_pdf(paragraphs, paragraphs[0], hyphenate, address, columns))
         elif kind == "wrapped":
             target = out / "docs" / path.name
             target.write_text(hard_wrapped(paragraphs), encoding="utf-8", newline="")
         else:
-            raise ValueError(f"unknown format {kind!r}: pdf, hyphenated-pdf, printed-pdf or wrapped")
+            raise ValueError(f"unknown format {kind!r}: pdf, hyphenated-pdf, printed-pdf, columns-pdf or wrapped")
         names[path.name] = target.name
         texts[path.name] = load_document(target, max_bytes=50_000_000).text
     items = []
