@@ -82,6 +82,17 @@ def condense(question: str, history: list[Turn]) -> tuple[str, str]:
     return f"{previous} {question}", previous
 
 
+def previous_answer(history: list[Turn]) -> str:
+    """The last answer of the conversation, markers off; "" when it found nothing.
+
+    A follow-up is usually answered where that answer was, or right next to it
+    (``previous_overlap`` in qa/answerers/features.py)."""
+    answer = next((a for u, a in reversed(history) if u.strip()), "")
+    if not answer.strip() or ABSTAIN_MESSAGE[:30].lower() in answer.lower():
+        return ""
+    return re.sub(r"\s*\[\d+\]", "", answer).strip()
+
+
 _WHO_IS_PRONOUN = re.compile(r"^\W*(?:and\s+)?(who)(?:[’']s|\s+(is|was))\s+(?:he|she|him|her)\W*$", re.I)
 _BARE_TITLE = re.compile(r"(?:Dr|Mr|Mrs|Ms|Prof|Professor|President|Governor|Mayor|Minister|Judge|Chief|General|Captain)")
 _NAME_IN_TEXT = re.compile(r"(?<![.!?“\"]\s)(?<!^)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
@@ -164,9 +175,10 @@ def build_chain(
         if resolved:
             return {**inputs, "condensed": {"query": resolved, "context": "", "question": resolved}}
         asked = asked_part(inputs["question"])
+        previous = previous_answer(history)
         if generative or asked == inputs["question"]:
             query, context = condense(inputs["question"], history)
-            return {**inputs, "condensed": {"query": query, "context": context}}
+            return {**inputs, "condensed": {"query": query, "context": context, "previous": previous}}
         # "I read that the bridge will cost $48 million. Who voted against it?": the sentence
         # that asks is the question; what comes with it is searched for too when it names
         # something or gives a number. Otherwise its words ("I'm reading the article about
@@ -175,7 +187,7 @@ def build_chain(
         said = inputs["question"].replace(asked, " ", 1).strip()
         if question_names(said) or re.search(r"\d", said):
             query = f"{said} {query}"
-        return {**inputs, "condensed": {"query": query, "context": context, "question": asked}}
+        return {**inputs, "condensed": {"query": query, "context": context, "question": asked, "previous": previous}}
 
     def _retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
         snap = inputs["snapshot"]
@@ -214,12 +226,14 @@ def build_chain(
 
     def _answer(inputs: dict[str, Any]) -> Answer:
         question = inputs["condensed"].get("question", inputs["question"])
-        answer = answerer.answer(question, inputs["retrieval"], context=inputs["condensed"]["context"])
+        condensed = inputs["condensed"]
+        answer = answerer.answer(question, inputs["retrieval"], context=condensed["context"], previous=condensed.get("previous", ""))
         return _finish(answer, inputs)
 
     def _generate(inputs: dict[str, Any]) -> Iterator[str | Status | Answer]:
         question = inputs["condensed"].get("question", inputs["question"])
-        for piece in answerer.stream(question, inputs["retrieval"], context=inputs["condensed"]["context"]):
+        condensed = inputs["condensed"]
+        for piece in answerer.stream(question, inputs["retrieval"], context=condensed["context"], previous=condensed.get("previous", "")):
             yield _finish(piece, inputs) if isinstance(piece, Answer) else piece
 
     return (

@@ -55,7 +55,7 @@ from sklearn.model_selection import GroupKFold  # noqa: E402
 from qa import Assistant  # noqa: E402
 from qa.answerers.extractive import WEIGHTS_PATH, ExtractiveAnswerer, _sigmoid  # noqa: E402
 from qa.answerers.features import ANSWERABILITY_FEATURES, CONTINUATION_FEATURES, FEATURES, question_type  # noqa: E402
-from qa.chain import condense, normalize_history, read_turn  # noqa: E402
+from qa.chain import condense, normalize_history, previous_answer, read_turn  # noqa: E402
 from qa.embeddings import Embedder  # noqa: E402
 from qa.evaluation import GoldItem, load_gold, normalize_answer, squad_to_gold  # noqa: E402
 from qa.retrieval import Retrieval, search  # noqa: E402
@@ -69,6 +69,7 @@ class Example:
     group: str
     context: str = ""
     dataset: str = ""
+    previous: str = ""  # a follow-up's previous answer
 
 
 def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, group_by: str) -> list[Example]:
@@ -82,7 +83,7 @@ def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, gro
         query, context = condense(it.question, history)
         r = search(snap, assistant.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
         group = f"{dataset}:{it.source}:{it.paragraph}" if group_by == "paragraph" else f"{dataset}:{it.source}"
-        out.append(Example(it, r, group, context, dataset))
+        out.append(Example(it, r, group, context, dataset, previous_answer(history)))
     return out
 
 
@@ -122,7 +123,7 @@ class Continuation:
 def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> list[Continuation]:
     rows = []
     for ex in examples:
-        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous)
         if not an.candidates or not ex.item.answerable:
             rows.append(Continuation(None, False, False))
             continue
@@ -146,6 +147,11 @@ def fit_continuation(rows: list[Continuation], c: float) -> np.ndarray:
     return fit_answerability(X, np.array([(not r.top_ok) and r.next_ok for r in use]), c)
 
 
+#: Features that only a follow-up has (the previous answer's place): fitted on follow-ups
+#: alone, on top of the rest, so that questions without a conversation rank exactly as before.
+FOLLOW_UP_FEATURES = ("previous_same", "previous_near")
+
+
 def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) -> np.ndarray:
     """Listwise: maximise the softmax probability of the answer-bearing sentences per question.
 
@@ -154,26 +160,40 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
     raw ones the penalty fell hardest on the small-scale features and cost 2 points of
     held-out top-1), folded back so the JSON weights apply to raw features; the bias and the
     centring have no effect inside a per-question softmax.
-    """
-    from scipy.optimize import minimize
 
+    Two stages: every feature but :data:`FOLLOW_UP_FEATURES` on all questions, then those on
+    the follow-ups alone with the first stage's scores held fixed. (Fitted jointly, they
+    moved the other weights too: held-out answerability AUROC on SQuAD, which has no
+    follow-ups, fell 0.722 -> 0.714.)
+    """
     groups = []
     for ex in examples:
         if not ex.item.answerable:
             continue
-        cands = answerer.analyze(ex.item.question, ex.retrieval, ex.context).candidates
+        cands = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous).candidates
         y = labels(ex, [k.sentence for k in cands])
         if y.any() and not y.all():
             groups.append((np.stack([k.features for k in cands]), y))
+    follow = np.array([f in FOLLOW_UP_FEATURES for f in FEATURES])
+    w = _fit_listwise(groups, c, ~follow, np.zeros(len(FEATURES)))
+    later = [(X, y) for X, y in groups if X[:, follow].any()]
+    return _fit_listwise(later, c, follow, w) if later else w
+
+
+def _fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], c: float, free: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """The weights of the ``free`` columns (the rest as in ``fixed``, whose scores are an offset)."""
+    from scipy.optimize import minimize
+
     allx = np.vstack([X for X, _ in groups])
     mu, sigma = allx.mean(0), allx.std(0)
     sigma[sigma < 1e-9] = 1.0  # the bias column, and any feature constant in the data
-    groups = [((X - mu) / sigma, y) for X, y in groups]
+    data = [((X - mu)[:, free] / sigma[free], X @ fixed, y) for X, y in groups]
+    penalised = np.array([i != 0 for i in np.flatnonzero(free)], dtype=float)  # never the bias
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros_like(w)
-        for X, y in groups:
-            z = X @ w
+        for X, offset, y in data:
+            z = X @ w + offset
             z = z - z.max()
             p = np.exp(z)
             p /= p.sum()
@@ -181,22 +201,23 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
             total -= np.log(pos + 1e-12)
             # d/dw -log(sum_pos p) = E_p[x] - E_{p|pos}[x]
             grad += p @ X - (p[y] @ X[y]) / (pos + 1e-12)
-        total += 0.5 / c * float(w[1:] @ w[1:])
-        grad[1:] += w[1:] / c
+        total += 0.5 / c * float((w * penalised) @ w)
+        grad += w * penalised / c
         return total, grad
 
-    w0 = np.zeros_like(answerer.rank_w)  # not the shipped weights: the output must not depend on them
+    w0 = np.zeros(int(free.sum()))  # not the shipped weights: the output must not depend on them
     result = minimize(loss, w0, jac=True, method="L-BFGS-B")
-    w = result.x / sigma
-    w[0] = 0.0
-    return w
+    out = fixed.copy()
+    out[free] = result.x / sigma[free]
+    out[0] = 0.0
+    return out
 
 
 def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, answerable labels, and whether the top sentence holds a gold answer."""
     feats, answerable, top_ok = [], [], []
     for ex in examples:
-        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous)
         f = an.answerability_features
         feats.append(f if f is not None else np.zeros(len(ANSWERABILITY_FEATURES)))
         answerable.append(ex.item.answerable)
@@ -226,7 +247,7 @@ def identity_share(answerer: ExtractiveAnswerer, spec: str, root: Path) -> dict[
     typed = right = wrong_unanswerable = 0
     examples = build_examples(index, load_gold(REPO / jsonl), "identity", "document")
     for ex in examples:
-        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context)
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous)
         if question_type(ex.item.question) != "identity" or not an.candidates or an.candidates[0].features[tm] <= 0:
             continue
         typed += 1
@@ -344,7 +365,12 @@ def main() -> None:
         # held-out folds 0.33 abstention at accuracy 0.707 instead of 0.08 at 0.75, but on the
         # seed set it abstained on 13 answerable questions, so the gate failed and it went.)
         floor = args.min_accuracy if sweep[0][1] >= args.min_accuracy else sweep[0][1] - args.max_drop
-        ok = [row for row in sweep if row[1] >= floor]
+        # The accuracy a threshold keeps is read off the curve averaged with its neighbours
+        # (+-0.01): one held-out question is 0.001 of accuracy, and without it the threshold
+        # jumped a step when one more question came out right (0.7489 -> 0.7500 at 0.48, the
+        # fourteenth session's follow-up features), which cost answers on unseen articles.
+        smooth = [float(np.mean([sweep[j][1] for j in range(max(i - 1, 0), min(i + 2, len(sweep)))])) for i in range(len(sweep))]
+        ok = [row for row, acc in zip(sweep, smooth) if acc >= floor]
         threshold, acc_at, abst_at = max(ok, key=lambda r: (r[2], r[0]))
 
         # ---- final fit on everything

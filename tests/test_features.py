@@ -12,6 +12,7 @@ from qa.answerers.features import (
     counted_noun,
     counts,
     number_kind,
+    previous_overlap,
     question_type,
     role_name,
     type_match,
@@ -132,7 +133,7 @@ def _one_document_analyzer(tmp_path_factory: pytest.TempPathFactory, name: str, 
     """An index over one test document and the default answerer, and ``analyze(question, history)``
     that retrieves and analyses a question as the chain does (follow-ups condensed)."""
     from qa.answerers.extractive import ExtractiveAnswerer
-    from qa.chain import condense
+    from qa.chain import condense, previous_answer
     from qa.retrieval import search
     from tests.conftest import one_document_assistant
 
@@ -143,7 +144,7 @@ def _one_document_analyzer(tmp_path_factory: pytest.TempPathFactory, name: str, 
     def analyze(question: str, history: list[tuple[str, str]]):
         query, context = condense(question, history)
         r = search(a.snapshot(), a.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
-        return answerer.analyze(question, r, context)
+        return answerer.analyze(question, r, context, previous_answer(history))
 
     return analyze, answerer
 
@@ -172,6 +173,53 @@ def test_answerability_knows_a_follow_up_and_how_much_of_its_history_the_best_se
     assert alone.answerability_features[fa["follow_up"]] == 0.0
     best = follow.candidates[0].features
     assert follow.answerability_features[fa["best_history"]] == best[fr["history_lex"]] > 0.0
+
+
+def test_previous_overlap_is_the_share_of_the_previous_answer_here_and_next_door() -> None:
+    prev = frozenset(content_stems("Martin Hale, a retired accountant."))
+    here = frozenset(content_stems("Hale said the council had underestimated the running costs."))
+    before = frozenset(content_stems("The group is led by Martin Hale, a retired accountant."))
+    assert previous_overlap(prev, here, [before]) == (1 / len(prev), 1.0)
+    assert previous_overlap(prev, before, []) == (1.0, 0.0)
+    assert previous_overlap(frozenset(), here, [before]) == (0.0, 0.0)  # no previous answer: nothing
+
+
+def test_previous_answer_drops_markers_and_abstentions() -> None:
+    from qa.chain import previous_answer
+    from qa.settings import ABSTAIN_MESSAGE
+
+    assert previous_answer([("Who leads it?", "Martin Hale leads the group. [1] He is 61. [2]")]) == "Martin Hale leads the group. He is 61."
+    assert previous_answer([("Who leads it?", "Hale. [1]"), ("Since when?", ABSTAIN_MESSAGE)]) == ""
+    assert previous_answer([]) == ""
+
+
+LIBRARY = (
+    "Harwick council backs new library\n"
+    "HARWICK — Harwick town council on Monday approved plans for a new central library on the site of the old bus depot.\n"
+    "Councillors voted 9-2 in favour after a three-hour debate.\n"
+    "The new building will cost £4.2 million, most of it from a national lottery grant.\n"
+    "The Harwick Ratepayers Group, which opposed the plan, is led by Martin Hale, a retired accountant.\n"
+    "Hale said the council had underestimated what the library would cost to run each year.\n"
+    "The two councillors who voted against, Paul Brandt and Sue Okoro, said the money should go to roads.\n"
+    "Head librarian Tomasz Wilk said the plans were \"the best news in twenty years\".\n"
+)
+
+
+def test_a_follow_up_is_answered_beside_the_previous_answer(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """"What does he think the council got wrong?" after "Who leads the ratepayers' group?" ->
+    "Martin Hale, ...": the sentence after the one that named Hale, not the other critics'
+    sentence, which the question's words ("council") match as well (the answer before the
+    previous answer's place was a feature)."""
+    from tests.conftest import one_document_assistant
+
+    a = one_document_assistant(tmp_path_factory, "library.txt", LIBRARY)
+    history = [["Who leads the ratepayers' group?", "Martin Hale, a retired accountant."]]
+    answer = a.ask("What does he think the council got wrong?", history)
+    assert answer.answer.startswith("Hale said the council had underestimated"), answer.answer
+    # as the chat gives it: the previous answer is the assistant's own, markers and all
+    history = [["Who leads the ratepayers' group?", a.ask("Who leads the ratepayers' group?").answer]]
+    assert "[1]" in history[0][1]
+    assert a.ask("What does he think the council got wrong?", history).answer.startswith("Hale said the council")
 
 
 @pytest.mark.parametrize(

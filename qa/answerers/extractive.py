@@ -35,6 +35,7 @@ from qa.answerers.features import (
     identity_subject,
     idf_weights,
     mentions,
+    previous_overlap,
     question_numbers,
     question_type,
     quotation_state,
@@ -250,16 +251,19 @@ class ExtractiveAnswerer:
         # introduces or describes the name (measured by the training script; 0: no such rule).
         self.identity_floor = float(w.get("identity", {}).get("answerable_when_introduced", 0.0))
 
-    def terms(self, question: str, context: str, snapshot: Snapshot) -> QuestionTerms:
+    def terms(self, question: str, context: str, snapshot: Snapshot, previous: str = "") -> QuestionTerms:
         df, n = sentence_df(snapshot)
         stems = content_stems(question)
         ctx = set(content_stems(context)) - set(stems)
-        return QuestionTerms(stems=stems, weights=idf_weights(stems, df, n), context_stems=ctx)
+        # the previous answer counts for a follow-up only (``context`` is set for those)
+        prev = frozenset(content_stems(previous)) if context and previous else frozenset()
+        return QuestionTerms(stems=stems, weights=idf_weights(stems, df, n), context_stems=ctx, previous_stems=prev)
 
-    def analyze(self, question: str, retrieval: Retrieval, context: str = "") -> Analysis:
+    def analyze(self, question: str, retrieval: Retrieval, context: str = "", previous: str = "") -> Analysis:
+        """``context``: a follow-up's previous question; ``previous``: the answer it got."""
         snap = retrieval.snapshot
         question = self.cased(question, retrieval)
-        terms = self.terms(question, context, snap)
+        terms = self.terms(question, context, snap, previous)
         qtype = question_type(question)
         seen: set[int] = set()
         evidence: set[str] = set()
@@ -296,11 +300,15 @@ class ExtractiveAnswerer:
         contexts: dict[int, frozenset[str]] = {}
         for (sid, chunk, rank, cos_s, cos_ctx, ctx, _prev, first), (soft_s, soft_c, _) in zip(rows, soft):
             contexts[sid] = ctx
+            near = previous_overlap(
+                terms.previous_stems, sentence_stems(snap, sid),
+                [sentence_stems(snap, k) for k in (sid - 1, sid + 1) if 0 <= k < len(snap.sentence_doc) and snap.sentence_doc[k] == snap.sentence_doc[sid]],
+            ) if terms.previous_stems else (0.0, 0.0)
             feats = sentence_features(
                 terms=terms, qtype=qtype, question=question, text=snap.sentence_text(sid), sequence=sentence_sequence(snap, sid),
                 context_stems=ctx, cos=cos_s, cos_ctx=cos_ctx, passage_score=retrieval.hits[rank].score,
                 passage_rank=rank, first_in_passage=first, soft=soft_s, soft_ctx=soft_c,
-                introduces=sid in introduces,
+                introduces=sid in introduces, previous=near,
             )
             cands.append(Candidate(sid, chunk, rank, feats))
         for c in cands:
@@ -379,14 +387,16 @@ class ExtractiveAnswerer:
             ))
         return out
 
-    def answer(self, question: str, retrieval: Retrieval, *, context: str = "", threshold: float | None = None) -> Answer:
+    def answer(
+        self, question: str, retrieval: Retrieval, *, context: str = "", previous: str = "", threshold: float | None = None
+    ) -> Answer:
         snap = retrieval.snapshot
         if retrieval.overview in ("author", "published"):
             return self.fact_answer(question, retrieval, retrieval.overview)
         if retrieval.overview:
             return self.overview_answer(question, retrieval)
         asked = question
-        analysis = self.analyze(question, retrieval, context)
+        analysis = self.analyze(question, retrieval, context, previous)
         question = analysis.question
         cands = analysis.candidates
         prob = self.answerability(question, analysis)

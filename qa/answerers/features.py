@@ -353,6 +353,7 @@ class QuestionTerms:
     stems: list[str]  # in question order
     weights: dict[str, float]  # idf weight per distinct stem
     context_stems: set[str]  # from the conversation history (follow-ups)
+    previous_stems: frozenset[str] = frozenset()  # the previous answer's, for a follow-up
 
     @property
     def total(self) -> float:
@@ -474,7 +475,23 @@ FEATURES = (
     "new_name",
     "role_name",
     "count_noun",
+    "previous_same",
+    "previous_near",
 )
+
+
+def previous_overlap(previous: frozenset[str], here: frozenset[str], neighbours: list[frozenset[str]]) -> tuple[float, float]:
+    """Share of the previous answer's words in this sentence, and the most in a sentence next to it.
+
+    A follow-up's answer sits where the previous answer was, or right beside it ("And when
+    does it start?" after "How long will construction take?"): in the training conversations
+    (train/) 38% of follow-ups are answered by the previous answer's own sentence and 36% by
+    the one before or after it, against ~5% for any given sentence of a 40-sentence article.
+    The previous question's words alone do not find the sentence beside the answer."""
+    if not previous:
+        return 0.0, 0.0
+    n = len(previous)
+    return len(here & previous) / n, max((len(s & previous) / n for s in neighbours), default=0.0)
 
 
 def sentence_features(
@@ -493,12 +510,15 @@ def sentence_features(
     soft: float,
     soft_ctx: float,
     introduces: bool = False,
+    previous: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """``sequence``: the sentence's content stems in order; ``context_stems``: previous sentence and title.
 
     ``introduces``: for an identity question, the sentence is its document's first mention of
     the name, which is where a news text says who someone is ("Its chief executive, Declan
     Moorcroft, said ..."); it counts as the answer type, like a description.
+    ``previous``: for a follow-up, how much of the previous answer this sentence and its
+    neighbours hold (:func:`previous_overlap`).
     """
     stems = frozenset(sequence)
     ctx = stems | context_stems
@@ -532,6 +552,8 @@ def sentence_features(
             new_name(text, question),
             role_name(qtype, text, question),
             counts(counted_noun(question), text),
+            previous[0],
+            previous[1],
         ],
         dtype=np.float64,
     )

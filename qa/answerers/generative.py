@@ -66,9 +66,9 @@ class GenerativeAnswerer:
         self.last_raw = ""  # the model's own text of the last answer, markers included (for debugging)
 
     # ------------------------------------------------------------------ prompt
-    def prompt(self, question: str, retrieval: Retrieval, context: str = "") -> tuple[list, list[PromptPassage]]:
+    def prompt(self, question: str, retrieval: Retrieval, context: str = "", previous: str = "") -> tuple[list, list[PromptPassage]]:
         """The chat messages and the passages they show (numbered as the model sees them)."""
-        analysis = self.extractive.analyze(question, retrieval, context)
+        analysis = self.extractive.analyze(question, retrieval, context, previous)
         ranked = [(c.sentence, c.passage_rank) for c in analysis.candidates]
         if retrieval.overview:  # a summary reads the opening in order, not what matches "article"
             snap, candidates = retrieval.snapshot, {c.sentence for c in analysis.candidates}
@@ -91,9 +91,9 @@ class GenerativeAnswerer:
         return text
 
     # ------------------------------------------------------------------ answering
-    def answer(self, question: str, retrieval: Retrieval, *, context: str = "") -> Answer:
+    def answer(self, question: str, retrieval: Retrieval, *, context: str = "", previous: str = "") -> Answer:
         final: Answer | None = None
-        for piece in self.stream(question, retrieval, context=context):
+        for piece in self.stream(question, retrieval, context=context, previous=previous):
             if isinstance(piece, Answer):
                 final = piece
         assert final is not None
@@ -104,20 +104,20 @@ class GenerativeAnswerer:
             raise RuntimeError("citation verification needs the embedding model")
         return self.embedder.encode(texts, threads=self.settings.query_threads)
 
-    def stream(self, question: str, retrieval: Retrieval, *, context: str = "") -> Iterator[str | Status | Answer]:
+    def stream(self, question: str, retrieval: Retrieval, *, context: str = "", previous: str = "") -> Iterator[str | Status | Answer]:
         """Text pieces as the model writes them (markers once verified), a :class:`Status` while
         the answer check runs, then the :class:`Answer`."""
         with reaching(self.name, self.model):
-            yield from self._stream(question, retrieval, context)
+            yield from self._stream(question, retrieval, context, previous)
 
-    def _stream(self, question: str, retrieval: Retrieval, context: str) -> Iterator[str | Status | Answer]:
-        ext = self.extractive.answer(question, retrieval, context=context)
+    def _stream(self, question: str, retrieval: Retrieval, context: str, previous: str = "") -> Iterator[str | Status | Answer]:
+        ext = self.extractive.answer(question, retrieval, context=context, previous=previous)
         if not retrieval.hits:
             ext.backend = self.name
             yield ext
             return
         snap = retrieval.snapshot
-        messages, passages = self.prompt(question, retrieval, context)
+        messages, passages = self.prompt(question, retrieval, context, previous)
         chunks = [h.chunk for h in retrieval.hits]
         verifier = Verifier(snap, chunks, {p.n: p.rank for p in passages}, self._encode, question)
         book = CitationBook(snap, chunks)
