@@ -438,6 +438,9 @@ def eval_cmd(
     sweep_abstention: Annotated[bool, typer.Option("--sweep-abstention", help="Accuracy vs abstention over thresholds.")] = False,
     abstain_threshold: Annotated[Optional[float], typer.Option(help="Abstain below this answerability.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+    own_history: Annotated[
+        bool, typer.Option("--own-history", help="Follow-ups as the chat asks them: after the assistant's own answer to the previous question.")
+    ] = False,
     llm: LlmOpt = None,
     check: CheckOpt = None,
 ) -> None:
@@ -458,7 +461,7 @@ def eval_cmd(
         parse_spec(settings.llm)
         result = run_eval(
             gold, squad=squad, index=None if squad else (index if index is not None else settings.index), report_dir=report,
-            settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit,
+            settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit, own_history=own_history,
         )
     except BackendError as e:
         err.print(f"[red]error:[/red] {e}")

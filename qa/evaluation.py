@@ -679,8 +679,15 @@ def _settings_dump(assistant: Assistant) -> dict[str, Any]:
     return json.loads(assistant.settings.model_dump_json())
 
 
-def evaluate(assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progress | None = None) -> EvalResult:
+def evaluate(
+    assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progress | None = None, own_history: bool = False
+) -> EvalResult:
     """Ask every gold question (with its history) and score the answers.
+
+    ``own_history``: a follow-up's last history answer is the assistant's own answer to that
+    question, as in the chat, instead of the gold file's written one (which is always right
+    and usually a few words). A wrong or abstained previous answer then costs the follow-up
+    too, as it does a user.
 
     A question that raises is recorded as an error and scored as a wrong, empty,
     non-abstained answer instead of aborting a run of hundreds of questions; the
@@ -689,6 +696,7 @@ def evaluate(assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progre
     measure nothing, so it stops the run with its own error.
     """
     from qa.answerers.backends import BackendUnavailableError
+    from qa.chain import normalize_history
 
     documents = assistant.documents()
     threads = assistant.settings.query_threads
@@ -702,7 +710,12 @@ def evaluate(assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progre
         t0 = time.perf_counter()
         error = None
         try:
-            answer = assistant.ask(item.question, history=item.history or None, id=item.id)
+            history = item.history or []
+            if own_history and history:
+                history = [list(turn) for turn in normalize_history(history)]
+                earlier = history[:-1]
+                history[-1][1] = assistant.ask(history[-1][0], history=earlier or None).answer
+            answer = assistant.ask(item.question, history=history or None, id=item.id)
         except BackendUnavailableError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded and counted, see docstring
@@ -735,6 +748,7 @@ def run_eval(
     sweep_abstention: bool = False,
     limit: int | None = None,
     progress: Progress | None = None,
+    own_history: bool = False,
 ) -> EvalResult:
     """The function behind ``qa eval``.
 
@@ -745,7 +759,7 @@ def run_eval(
     once with ``abstain_threshold=0`` so every answer and its answerability is seen,
     then derives all thresholds (see :func:`abstention_sweep`); the headline metrics
     of such a run are therefore those of threshold 0. ``limit`` keeps the first N
-    gold items (for smoke runs).
+    gold items (for smoke runs). ``own_history``: see :func:`evaluate`.
     """
     from qa.assistant import Assistant
     from qa.settings import load_settings
@@ -773,7 +787,7 @@ def run_eval(
             raise ValueError(f"the index {assistant.store.root} has no documents")
         if limit is not None:
             gold = gold[: max(0, int(limit))]
-        result = evaluate(assistant, gold, progress=progress)
+        result = evaluate(assistant, gold, progress=progress, own_history=own_history)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -784,6 +798,7 @@ def run_eval(
             "squad": str(Path(squad).resolve()) if squad is not None else None,
             "limit": limit,
             "sweep_abstention": sweep_abstention,
+            "history": "own" if own_history else "gold",
         }
     )
     if squad is not None:

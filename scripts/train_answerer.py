@@ -69,7 +69,11 @@ class Example:
     group: str
     context: str = ""
     dataset: str = ""
-    previous: str = ""  # a follow-up's previous answer
+    previous: str = ""  # a follow-up's previous answer, as the gold conversation gives it
+    # a follow-up's previous question, asked alone, retrieved: for the answer the assistant
+    # itself gave it (:func:`previous_of`), which is what the chat passes on
+    previous_retrieval: Retrieval | None = None
+    previous_question: str = ""
 
 
 def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, group_by: str) -> list[Example]:
@@ -83,8 +87,26 @@ def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, gro
         query, context = condense(it.question, history)
         r = search(snap, assistant.embedder, query, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
         group = f"{dataset}:{it.source}:{it.paragraph}" if group_by == "paragraph" else f"{dataset}:{it.source}"
-        out.append(Example(it, r, group, context, dataset, previous_answer(history)))
+        ex = Example(it, r, group, context, dataset, previous_answer(history))
+        if context and history:
+            ex.previous_question = history[-1][0]
+            ex.previous_retrieval = search(snap, assistant.embedder, ex.previous_question, k=s.top_k, candidate_k=s.candidate_k, rrf_k=s.rrf_k)
+        out.append(ex)
     return out
+
+
+#: Which previous answer a training follow-up sees: "gold" (the conversation's written
+#: answer, as gold files give it) or "own" (the answerer's own top sentence for the previous
+#: question, as the chat gives it). "own" was measured and not kept (README, fourteenth
+#: session): the chat replay of eval/dev and eval/genres was no better with it.
+PREVIOUS = {"source": "gold"}
+
+
+def previous_of(answerer: ExtractiveAnswerer, ex: Example) -> str:
+    if PREVIOUS["source"] == "gold" or ex.previous_retrieval is None:
+        return ex.previous
+    ranked = answerer.analyze(ex.previous_question, ex.previous_retrieval).candidates
+    return ex.previous_retrieval.snapshot.sentence_text(ranked[0].sentence) if ranked else ""
 
 
 def labels(ex: Example, sids: list[int]) -> np.ndarray:
@@ -123,7 +145,7 @@ class Continuation:
 def continuation_rows(answerer: ExtractiveAnswerer, examples: list[Example]) -> list[Continuation]:
     rows = []
     for ex in examples:
-        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous)
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, previous_of(answerer, ex))
         if not an.candidates or not ex.item.answerable:
             rows.append(Continuation(None, False, False))
             continue
@@ -166,18 +188,26 @@ def fit_ranker(answerer: ExtractiveAnswerer, examples: list[Example], c: float) 
     moved the other weights too: held-out answerability AUROC on SQuAD, which has no
     follow-ups, fell 0.722 -> 0.714.)
     """
+    follow = np.array([f in FOLLOW_UP_FEATURES for f in FEATURES])
+    w = _fit_listwise(_ranking_groups(answerer, examples, previous=False), c, ~follow, np.zeros(len(FEATURES)))
+    # the previous answer, where it is the answerer's own, is the first stage's
+    first = answerer_with(answerer.settings, answerer.embedder, w)
+    later = [(X, y) for X, y in _ranking_groups(first, [e for e in examples if e.context]) if X[:, follow].any()]
+    return _fit_listwise(later, c, follow, w) if later else w
+
+
+def _ranking_groups(answerer: ExtractiveAnswerer, examples: list[Example], previous: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per answerable question with both right and wrong candidates: their features and labels."""
     groups = []
     for ex in examples:
         if not ex.item.answerable:
             continue
-        cands = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous).candidates
+        prev = previous_of(answerer, ex) if previous else ""
+        cands = answerer.analyze(ex.item.question, ex.retrieval, ex.context, prev).candidates
         y = labels(ex, [k.sentence for k in cands])
         if y.any() and not y.all():
             groups.append((np.stack([k.features for k in cands]), y))
-    follow = np.array([f in FOLLOW_UP_FEATURES for f in FEATURES])
-    w = _fit_listwise(groups, c, ~follow, np.zeros(len(FEATURES)))
-    later = [(X, y) for X, y in groups if X[:, follow].any()]
-    return _fit_listwise(later, c, follow, w) if later else w
+    return groups
 
 
 def _fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], c: float, free: np.ndarray, fixed: np.ndarray) -> np.ndarray:
@@ -217,7 +247,7 @@ def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example]) 
     """Features, answerable labels, and whether the top sentence holds a gold answer."""
     feats, answerable, top_ok = [], [], []
     for ex in examples:
-        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous)
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, previous_of(answerer, ex))
         f = an.answerability_features
         feats.append(f if f is not None else np.zeros(len(ANSWERABILITY_FEATURES)))
         answerable.append(ex.item.answerable)
@@ -247,7 +277,7 @@ def identity_share(answerer: ExtractiveAnswerer, spec: str, root: Path) -> dict[
     typed = right = wrong_unanswerable = 0
     examples = build_examples(index, load_gold(REPO / jsonl), "identity", "document")
     for ex in examples:
-        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, ex.previous)
+        an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, previous_of(answerer, ex))
         if question_type(ex.item.question) != "identity" or not an.candidates or an.candidates[0].features[tm] <= 0:
             continue
         typed += 1
@@ -274,6 +304,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     p.add_argument("--label", choices=("answerable", "correct"), default="answerable", help="What answerability is trained to predict.")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--previous", choices=("gold", "own"), default="gold",
+                   help="A follow-up's previous answer: the answerer's own (as the chat gives it) or the conversation's written one.")
     p.add_argument("--c-rank", type=float, default=0.3)
     p.add_argument("--c-ans", type=float, default=1.0)
     p.add_argument("--min-accuracy", type=float, default=0.75, help="Held-out answer accuracy the default threshold must keep.")
@@ -282,6 +314,7 @@ def main() -> None:
                    help="Go on into the next sentence only where at least this share of held-out continuations turned a miss into an answer.")
     p.add_argument("--max-drop", type=float, default=0.05, help="Accuracy the threshold may cost when --min-accuracy is out of reach.")
     args = p.parse_args()
+    PREVIOUS["source"] = args.previous
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -447,6 +447,32 @@ def test_a_failing_question_is_scored_wrong_and_named_but_a_dead_server_stops_th
         evaluate(seed_assistant, gold)
 
 
+def test_own_history_asks_follow_ups_after_the_assistants_own_answer(seed_assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``qa eval --own-history``: the previous question is asked first (with the turns before
+    it), and its real answer, not the gold file's written one, is the follow-up's history."""
+    item = GoldItem(
+        id="f1", question="What did he say about prisoners?", answers=["prisoners"],
+        history=[["Who is the envoy for Belarus?", "WRITTEN GOLD ANSWER"]], type="followup",
+    )
+    calls: list[tuple[str, list | None]] = []
+    real = seed_assistant.ask
+
+    def recording(question: str, history=None, id=None, **kw):  # noqa: A002
+        calls.append((question, history))
+        return real(question, history=history, id=id, **kw)
+
+    monkeypatch.setattr(seed_assistant, "ask", recording)
+    evaluate(seed_assistant, [item], own_history=True)
+    (first_q, first_h), (second_q, second_h) = calls
+    assert (first_q, first_h) == ("Who is the envoy for Belarus?", None)
+    own = real("Who is the envoy for Belarus?").answer
+    assert second_q == item.question and second_h == [["Who is the envoy for Belarus?", own]]
+    assert "WRITTEN GOLD ANSWER" not in own
+    calls.clear()
+    evaluate(seed_assistant, [item])  # the default: the gold file's history as it is
+    assert calls == [(item.question, item.history)]
+
+
 def test_evaluate_seed_end_to_end(seed_assistant, tmp_path: Path) -> None:
     gold = load_gold(SEED_GOLD)[:8]
     seen: list[tuple[int, int, str]] = []
