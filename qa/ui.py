@@ -126,12 +126,23 @@ def _short_source(source: str) -> str:
     return source if source.startswith("upload:") else Path(source).name
 
 
+def _focused(text: str, c: Citation) -> str:
+    """The quote, escaped, with the words that answer the question's kind in bold."""
+    out, at = [], c.start
+    for a, b in sorted((a, b) for a, b in c.focus if c.start <= a < b <= c.end):
+        if a < at:
+            continue
+        out += [h(text[at:a]), f'<strong class="qa-focus">{h(text[a:b])}</strong>']
+        at = b
+    return "".join(out) + h(text[at : c.end])
+
+
 def _citation_card(turn: int, c: Citation, doc: DocumentRecord | None) -> str:
     text = doc.text if doc is not None else None
     if text is not None and 0 <= c.start <= c.end <= len(text) and text[c.start : c.end] == c.quote:
         lo, hi = min(c.chunk_start, c.start), max(c.chunk_end, c.end)
         lo, hi = max(lo, 0), min(hi, len(text))
-        body = f"{h(text[lo : c.start])}<mark>{h(text[c.start : c.end])}</mark>{h(text[c.end : hi])}"
+        body = f"{h(text[lo : c.start])}<mark>{_focused(text, c)}</mark>{h(text[c.end : hi])}"
         if lo > 0:
             body = "… " + body
         if hi < len(text):

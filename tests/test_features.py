@@ -325,3 +325,23 @@ def test_answerability_doubts_an_answer_about_someone_else(tmp_path_factory: pyt
     assert feature("How old is Leyla Brannic?") == 0.0
     assert feature("How old is Ilse Carrow?") == 1.0
     assert answerer.ans_w[at] < 0
+
+
+@pytest.mark.parametrize(
+    "question, sentence, focus",
+    [
+        # the money pattern finds "$1" and "5 million": one amount
+        ("How much is the reward?", "The US is offering a $15 million reward for information.", ["$15 million"]),
+        ("Where did she travel?", "She escaped last week to travel to Oslo, Norway.", ["Oslo"]),
+        ("When did they meet?", "They met on Saturday in Minsk.", ["Saturday"]),
+        ("What did Coale say?", "Coale said the talks went well on Saturday.", []),  # no kind asked
+        ("Who is the envoy?", "Trump’s envoy, John Coale, met the Belarusian leader.", []),  # names: too many to help
+    ],
+)
+def test_answer_focus_is_the_answer_words_whole(question: str, sentence: str, focus: list[str]) -> None:
+    from qa.answerers.extractive import answer_focus
+
+    text = "Before. " + sentence + " After."
+    start = len("Before. ")
+    spans = answer_focus(text, start, start + len(sentence), question)
+    assert [text[a:b] for a, b in spans] == focus

@@ -8,6 +8,7 @@ except under ``CI=true`` where they fail.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -112,6 +113,19 @@ def test_sources_highlight_quote_at_exact_offsets(assistant: Assistant) -> None:
     before = doc.text[i - 40 : i]
     assert html_out.index(before) < html_out.index("<mark>")  # context in place, not just the quote
     assert 'id="cite-0-1"' in html_out and "<details" in html_out and "q &lt;i&gt;" in html_out
+
+
+def test_the_words_that_answer_are_bold_inside_the_highlight(assistant: Assistant) -> None:
+    answer = assistant.ask("When did Coale meet Lukashenko?")
+    doc = next(d for d in assistant.documents() if d.doc_id == answer.citations[0].doc_id)
+    c = answer.citations[0]
+    assert [doc.text[a:b] for a, b in c.focus] == ["Saturday"]
+    assert all(c.start <= a < b <= c.end for a, b in c.focus)
+    html_out = render_sources([("q", answer)], [doc])
+    assert '<strong class="qa-focus">Saturday</strong>' in html_out
+    assert html_out.index("<mark>") < html_out.index("qa-focus") < html_out.index("</mark>")
+    # the answer object carries it through JSON
+    assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))).citations[0].focus == c.focus
 
 
 def test_sources_escape_document_html() -> None:

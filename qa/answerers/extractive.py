@@ -27,6 +27,7 @@ from qa.answerers.features import (
     FEATURES,
     QuestionTerms,
     answer_clause_missing,
+    answer_spans,
     answer_subject_missing,
     answerability_features,
     continuation_features,
@@ -51,6 +52,35 @@ from qa.store import Snapshot
 from qa.truecase import truecase, typed_in_lower_case
 
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
+
+
+#: Question kinds whose answer words are shown in bold in the highlight. A "who" question's
+#: name pattern also takes every capitalised word ("Belarusian", "Trump’s"): too many to help.
+FOCUS_KINDS = ("number", "when", "where")
+
+
+def answer_focus(text: str, start: int, end: int, question: str) -> list[list[int]]:
+    """Where ``text[start:end]`` holds words of the kind the question asks for, whole words,
+    touching pieces joined ("$1" + "5 million" -> "$15 million"); see ``Citation.focus``."""
+    qtype = question_type(question)
+    if qtype not in FOCUS_KINDS:
+        return []
+    spans: list[list[int]] = []
+    for a, b in answer_spans(qtype, text[start:end], question) or []:
+        a, b = start + a, start + b
+        if qtype == "where":  # "to Oslo", "in northern Gellany": the place, not its preposition
+            a += len(re.match(r"(?:[a-z]+\s+)*", text[a:b]).group(0))
+            if a >= b:
+                continue
+        while a > start and (text[a - 1].isalnum() or text[a - 1] in "$€£¥"):
+            a -= 1
+        while b < end and text[b].isalnum():
+            b += 1
+        if spans and a <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], b)
+        else:
+            spans.append([a, b])
+    return spans
 
 
 @lru_cache(maxsize=4)
@@ -428,6 +458,7 @@ class ExtractiveAnswerer:
             e = parts[-1][1]
             ce = max(ce, e)
         citation = Citation.of(doc, 1, s, e, cs, ce, round(_sigmoid(best.score), 4))
+        citation.focus = answer_focus(doc.text, s, e, question)
         text = " ".join(one_line(doc.text[a:b]) + " [1]" for a, b in parts)
         return Answer(None, asked, text, False, [citation], passages, self.name, answerability=round(prob, 4))
 
