@@ -29,9 +29,9 @@ class Citation:
     chunk_end: int
     score: float
     # Where, inside [start, end), the quote holds a word of the kind the question asks for (the
-    # date of a "when" question, the name of a "who" question, the amount of a "how much"),
-    # as [start, end] pairs into the document; shown in bold inside the highlight, so that a
-    # long sentence shows at a glance which words answer. Empty for other questions.
+    # date of a "when" question, the place of a "where", the amount of a "how much"), as
+    # [start, end] pairs into the document; shown in bold inside the highlight, so that a long
+    # sentence shows at a glance which words answer. Empty for other questions.
     focus: list[list[int]] = field(default_factory=list)
 
     @classmethod

@@ -430,7 +430,7 @@ def main() -> None:
             "per_dataset": per_dataset,
             "default_threshold_accuracy": round(acc_at, 4),
             "default_threshold_abstention": round(abst_at, 4),
-            "default_threshold_rule": f"max abstention with accuracy >= {floor:.4f}",
+            "default_threshold_rule": f"max abstention with accuracy (averaged with the thresholds 0.01 either side) >= {floor:.4f}",
             "threshold_sweep": [{"threshold": t, "accuracy": round(acc, 4), "abstention": round(ab, 4)} for t, acc, ab in sweep[::5]],
         },
         "default_threshold": threshold,
