@@ -81,6 +81,18 @@ def _flat(quote: str) -> str:
     return " ".join(quote.split())
 
 
+def _quote_markup(c: Any) -> str:
+    """The quote on one line, escaped, with the words that answer the question's kind in bold."""
+    pieces, at = [], 0
+    for a, b in sorted((a - c.start, b - c.start) for a, b in c.focus if c.start <= a < b <= c.end):
+        if a < at:
+            continue
+        pieces += [escape(c.quote[at:a]), f"[bold]{escape(c.quote[a:b])}[/bold]"]
+        at = b
+    pieces.append(escape(c.quote[at:]))
+    return _flat("".join(pieces))
+
+
 def _print_answer(answer: Any) -> None:
     out.print(escape(answer.answer))
     for c in answer.citations:
@@ -88,7 +100,7 @@ def _print_answer(answer: Any) -> None:
         if c.page:
             where += f" p.{c.page}"
         out.print(f"  [bold][{c.n}][/bold] {escape(where)} — {escape(c.title)}", soft_wrap=True)
-        out.print(f"      “{escape(_flat(c.quote))}”", soft_wrap=True)
+        out.print(f"      “{_quote_markup(c)}”", soft_wrap=True)
     _print_verification(answer)
 
 
@@ -266,7 +278,7 @@ def ask(
 
 def _print_answer_sources(answer: Any) -> None:
     for c in answer.citations:
-        out.print(f"  [bold][{c.n}][/bold] {escape(c.title)} [{c.start}:{c.end}]: “{escape(_flat(c.quote))}”", soft_wrap=True)
+        out.print(f"  [bold][{c.n}][/bold] {escape(c.title)} [{c.start}:{c.end}]: “{_quote_markup(c)}”", soft_wrap=True)
     _print_verification(answer)
 
 

@@ -114,6 +114,12 @@ def test_document_text_that_looks_like_console_markup_prints_as_it_is(tmp_path: 
         r = qa("ask", "Why will the forum close?", "--index", idx, *extra)
         assert r.returncode == 0, r.stderr
         assert "hosting bill [/b] had doubled" in r.stdout
+    # a "when" question's date is printed in bold inside the quote, the rest still as text
+    r = qa("ask", "When will the forum close?", "--index", idx, "--json")
+    (focus,) = json.loads(r.stdout)["citations"][0]["focus"]
+    r = qa("ask", "When will the forum close?", "--index", idx)
+    assert r.returncode == 0, r.stderr
+    assert "would close on May 3 because the hosting bill [/b] had doubled" in r.stdout
     r = qa("info", "--index", idx)
     assert r.returncode == 0 and "forum [archive].txt" in r.stdout
 
