@@ -34,6 +34,17 @@ class Citation:
     # sentence shows at a glance which words answer. Empty for other questions.
     focus: list[list[int]] = field(default_factory=list)
 
+    def pieces(self) -> list[tuple[str, bool]]:
+        """The quote cut at its focus: (text, is focus) in order, for showing the focus in bold."""
+        out: list[tuple[str, bool]] = []
+        at = 0
+        for a, b in sorted((a - self.start, b - self.start) for a, b in self.focus if self.start <= a < b <= self.end):
+            if a < at:
+                continue
+            out += [(self.quote[at:a], False), (self.quote[a:b], True)]
+            at = b
+        return [p for p in [*out, (self.quote[at:], False)] if p[0]]
+
     @classmethod
     def of(cls, doc: Any, n: int, start: int, end: int, chunk_start: int, chunk_end: int, score: float) -> Citation:
         """Citation ``n`` quoting ``doc.text[start:end]`` exactly (``doc``: a stored document)."""

@@ -83,14 +83,7 @@ def _flat(quote: str) -> str:
 
 def _quote_markup(c: Any) -> str:
     """The quote on one line, escaped, with the words that answer the question's kind in bold."""
-    pieces, at = [], 0
-    for a, b in sorted((a - c.start, b - c.start) for a, b in c.focus if c.start <= a < b <= c.end):
-        if a < at:
-            continue
-        pieces += [escape(c.quote[at:a]), f"[bold]{escape(c.quote[a:b])}[/bold]"]
-        at = b
-    pieces.append(escape(c.quote[at:]))
-    return _flat("".join(pieces))
+    return _flat("".join(f"[bold]{escape(t)}[/bold]" if bold else escape(t) for t, bold in c.pieces()))
 
 
 def _print_answer(answer: Any) -> None:

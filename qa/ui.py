@@ -126,15 +126,9 @@ def _short_source(source: str) -> str:
     return source if source.startswith("upload:") else Path(source).name
 
 
-def _focused(text: str, c: Citation) -> str:
+def _focused(c: Citation) -> str:
     """The quote, escaped, with the words that answer the question's kind in bold."""
-    out, at = [], c.start
-    for a, b in sorted((a, b) for a, b in c.focus if c.start <= a < b <= c.end):
-        if a < at:
-            continue
-        out += [h(text[at:a]), f'<strong class="qa-focus">{h(text[a:b])}</strong>']
-        at = b
-    return "".join(out) + h(text[at : c.end])
+    return "".join(f'<strong class="qa-focus">{h(t)}</strong>' if bold else h(t) for t, bold in c.pieces())
 
 
 def _citation_card(turn: int, c: Citation, doc: DocumentRecord | None) -> str:
@@ -142,13 +136,13 @@ def _citation_card(turn: int, c: Citation, doc: DocumentRecord | None) -> str:
     if text is not None and 0 <= c.start <= c.end <= len(text) and text[c.start : c.end] == c.quote:
         lo, hi = min(c.chunk_start, c.start), max(c.chunk_end, c.end)
         lo, hi = max(lo, 0), min(hi, len(text))
-        body = f"{h(text[lo : c.start])}<mark>{_focused(text, c)}</mark>{h(text[c.end : hi])}"
+        body = f"{h(text[lo : c.start])}<mark>{_focused(c)}</mark>{h(text[c.end : hi])}"
         if lo > 0:
             body = "… " + body
         if hi < len(text):
             body += " …"
     else:  # the document changed or was removed since the answer: show the quote alone
-        body = f"<mark>{h(c.quote)}</mark>"
+        body = f"<mark>{_focused(c)}</mark>"
     return (
         f'<article class="qa-card" id="cite-{turn}-{c.n}">'
         f'<header><a class="qa-n" href="{cite_href(turn, c.n)}">[{c.n}]</a> <span class="qa-title">{h(c.title)}</span></header>'

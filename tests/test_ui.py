@@ -128,6 +128,14 @@ def test_the_words_that_answer_are_bold_inside_the_highlight(assistant: Assistan
     assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))).citations[0].focus == c.focus
 
 
+def test_focus_pieces_keep_inside_the_quote() -> None:
+    q = "closed on 3 May, reopened 9 June"
+    c = Citation(1, "d", "s", "t", None, None, 10, 10 + len(q), q, 0, 50, 1.0, focus=[[20, 25], [22, 24], [5, 12], [38, 45]])
+    # overlapping and out-of-range spans are dropped; the pieces put the quote back together
+    assert c.pieces() == [("closed on ", False), ("3 May", True), (", reopened 9 June", False)]
+    assert "".join(t for t, _ in c.pieces()) == q
+
+
 def test_sources_escape_document_html() -> None:
     text = 'Safe <script>window.__xss=1</script> <img src=x onerror="alert(1)"> ${alert(2)} end.'
     from qa.store import DocumentRecord
