@@ -74,6 +74,8 @@ class Example:
     # itself gave it (:func:`previous_of`), which is what the chat passes on
     previous_retrieval: Retrieval | None = None
     previous_question: str = ""
+    top_text: str = ""  # the top-ranked sentence at the held-out analysis (for --dump)
+    top_offset: int = 0  # its place among the candidates holding a gold answer: sentence id distance to the nearest
 
 
 def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, group_by: str) -> list[Example]:
@@ -243,8 +245,9 @@ def _fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], c: float, free: n
     return out
 
 
-def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, answerable labels, and whether the top sentence holds a gold answer."""
+def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example], record: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, answerable labels, and whether the top sentence holds a gold answer
+    (``record``: keep each example's top sentence, for ``--dump``)."""
     feats, answerable, top_ok = [], [], []
     for ex in examples:
         an = answerer.analyze(ex.item.question, ex.retrieval, ex.context, previous_of(answerer, ex))
@@ -252,6 +255,12 @@ def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example]) 
         feats.append(f if f is not None else np.zeros(len(ANSWERABILITY_FEATURES)))
         answerable.append(ex.item.answerable)
         top_ok.append(bool(an.candidates) and ex.item.answerable and bool(labels(ex, [an.candidates[0].sentence])[0]))
+        if record and an.candidates:
+            top = an.candidates[0].sentence
+            ex.top_text = ex.retrieval.snapshot.sentence_text(top)
+            sids = [c.sentence for c in an.candidates]
+            gold = [sid for sid, ok in zip(sids, labels(ex, sids)) if ok]
+            ex.top_offset = min((sid - top for sid in gold), key=abs, default=999)
     return np.array(feats), np.array(answerable), np.array(top_ok)
 
 
@@ -302,6 +311,8 @@ def main() -> None:
     p.add_argument("--identity", default="train/identity.jsonl:train/docs", metavar="JSONL:DOCS",
                    help="Identity questions for the identity answerability share ('' to leave it out).")
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    p.add_argument("--dump", type=Path, default=None, metavar="JSONL",
+                   help="Write each question's held-out answerability and whether its answer was right (for reading errors).")
     p.add_argument("--label", choices=("answerable", "correct"), default="answerable", help="What answerability is trained to predict.")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--previous", choices=("gold", "own"), default="gold",
@@ -347,7 +358,7 @@ def main() -> None:
             a = answerer_with(s, squad_index.embedder, rank_w)
             Xtr, ans_tr, ok_tr = answerability_matrix(a, train)
             ans_w = fit_answerability(Xtr, ok_tr if args.label == "correct" else ans_tr, args.c_ans)
-            Xte, _, top_ok = answerability_matrix(a, test)
+            Xte, _, top_ok = answerability_matrix(a, test, record=True)
             oof_prob[te] = [_sigmoid(float(x @ ans_w)) for x in Xte]
             oof_top_ok[te] = top_ok
             cont_w = fit_continuation(continuation_rows(a, train), args.c_cont)
@@ -405,6 +416,17 @@ def main() -> None:
         smooth = [float(np.mean([sweep[j][1] for j in range(max(i - 1, 0), min(i + 2, len(sweep)))])) for i in range(len(sweep))]
         ok = [row for row, acc in zip(sweep, smooth) if acc >= floor]
         threshold, acc_at, abst_at = max(ok, key=lambda r: (r[2], r[0]))
+
+        if args.dump:
+            with args.dump.open("w", encoding="utf-8") as fh:
+                for i, ex in enumerate(examples):
+                    fh.write(json.dumps({
+                        "dataset": ex.dataset, "id": ex.item.id, "question": ex.item.question,
+                        "answerable": bool(answerable[i]), "answers": ex.item.answers[:2],
+                        "p": round(float(oof_prob[i]), 4), "top_ok": bool(top1_sentence_ok[i]),
+                        "answer_ok": bool(oof_top_ok[i]), "top": ex.top_text,
+                        "gold_offset": ex.top_offset,
+                    }, ensure_ascii=False) + "\n")
 
         # ---- final fit on everything
         rank_w = fit_ranker(base, examples, args.c_rank)

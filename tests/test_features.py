@@ -14,6 +14,7 @@ from qa.answerers.features import (
     number_kind,
     previous_overlap,
     question_type,
+    referent_missing,
     role_name,
     type_match,
 )
@@ -324,6 +325,63 @@ def test_answerability_doubts_an_answer_about_someone_else(tmp_path_factory: pyt
 
     assert feature("How old is Leyla Brannic?") == 0.0
     assert feature("How old is Ilse Carrow?") == 1.0
+    assert answerer.ans_w[at] < 0
+
+
+def test_a_follow_up_about_he_or_she_must_be_answered_about_that_person() -> None:
+    """"How old is she?" after "Who directed it?" / "Sunniva Holt." is not answered by
+    another person's age; the person is named in the turn before, not in the question."""
+    before, said = "Who directed “Forty Winters”?", "Sunniva Holt."
+
+    def missing(q: str, sentence: str, context: frozenset[str] = frozenset(), quoted: bool = False, prev: str = said) -> float:
+        return referent_missing(q, before, prev, sentence, context, quoted)
+
+    other = "Linnea Sorby, 24, won best actress for her first screen role."
+    assert missing("How old is she?", other) == 1.0
+    # the sentence before counts only for a sentence that says "he" or "she" itself
+    assert missing("How old is she?", other, frozenset({"holt"})) == 0.0
+    assert missing("How old is she?", "Linnea Sorby, 24, won best actress.", frozenset({"holt"})) == 1.0
+    assert missing("How old is she?", "Holt, 52, has made three films.") == 0.0
+    # "She is 52." after a sentence that names her (``context``: the sentence before, the title)
+    assert missing("How old is she?", "She is 52.", frozenset({"holt"})) == 0.0
+    # the chat passes its own whole-sentence answer: any of its names will do
+    assert missing("How old is she?", other, prev="The film was directed by Sunniva Holt, who also wrote it.") == 1.0
+    assert missing("How old is she?", "Sunniva, 52, grew up in Tromsø.", prev="The film was directed by Sunniva Holt.") == 0.0
+    # not judged: quoted speech (its speaker may be named sentences away), "it"/"they",
+    # a question that names someone itself, a question without a turn before it
+    assert missing("What did she say about it?", other, quoted=True) == 0.0
+    assert missing("When was it released?", other) == 0.0
+    assert missing("How old is Linnea Sorby?", other) == 0.0
+    assert referent_missing("How old is she?", "", "", other, frozenset(), False) == 0.0
+    # "he" may be the person the question named or the one the answer did: either counts
+    case = ("Who prosecuted Viktor Rensch?", "Owen Talbride.")
+    assert referent_missing("Is he going to appeal?", *case, "Rensch will appeal, his lawyer said.", frozenset(), False) == 0.0
+    assert referent_missing("Is he going to appeal?", *case, "Talbride said he would not appeal.", frozenset(), False) == 0.0
+    assert referent_missing("Is he going to appeal?", *case, "Marek Vos will appeal.", frozenset(), False) == 1.0
+
+
+def test_answerability_doubts_a_follow_up_answered_about_someone_else(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Through the real index and ranker: after "Who chairs the authority?" / "Ilse Carrow.",
+    "How old is she?" finds another person's age; the feature says so and the shipped model
+    learned it as a sign of no answer."""
+    from qa.answerers.features import ANSWERABILITY_FEATURES
+
+    text = (
+        "Refugees keep arriving at Kaleth camp\n\n"
+        "KALETH — More than 4,000 people crossed into Montrel this week, the refugee authority said.\n"
+        "Ilse Carrow, who chairs the authority, said the camp would need more tents before winter.\n"
+        "Among those who reached Kaleth this week was Leyla Brannic, a 34-year-old schoolteacher from Orvesk.\n"
+        "She said the journey had taken nine days.\n"
+    )
+    analyze, answerer = _one_document_analyzer(tmp_path_factory, "kaleth-follow.txt", text)
+    at = ANSWERABILITY_FEATURES.index("referent_missing")
+
+    def feature(question: str, history: list[tuple[str, str]]) -> float:
+        return float(analyze(question, history).answerability_features[at])
+
+    assert feature("How old is she?", [("Who chairs the refugee authority?", "Ilse Carrow.")]) == 1.0
+    assert feature("How old is she?", [("Who is the schoolteacher from Orvesk?", "Leyla Brannic.")]) == 0.0
+    assert feature("How old is Leyla Brannic?", []) == 0.0
     assert answerer.ans_w[at] < 0
 
 

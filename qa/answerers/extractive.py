@@ -40,6 +40,7 @@ from qa.answerers.features import (
     question_numbers,
     question_type,
     quotation_state,
+    referent_missing,
     sentence_features,
 )
 from qa.citations import is_caption, is_not_content
@@ -362,6 +363,10 @@ class ExtractiveAnswerer:
                 soft_missing=soft[order[0]][2], count_asked=counted_noun(question) is not None,
                 clause_missing=answer_clause_missing(qtype, snap.sentence_text(best.sentence), question, terms),
                 subject_missing=answer_subject_missing(qtype, snap.sentence_text(best.sentence), question, contexts[best.sentence]),
+                referent=referent_missing(
+                    question, context, previous, snap.sentence_text(best.sentence), contexts[best.sentence],
+                    quoted=quotation_open_at(snap, best.sentence) or snap.sentence_text(best.sentence).lstrip().startswith(("“", '"')),
+                ),
             )
         ranked = [cands[i] for i in order]
         nxt, feats_c = None, None

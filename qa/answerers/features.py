@@ -582,6 +582,7 @@ ANSWERABILITY_FEATURES = (
     "count_missing",
     "answer_clause_missing",
     "answer_subject_missing",
+    "referent_missing",
 )
 
 _Q_NUMBER_RE = re.compile(r"\b\d[\d,.]*\b")
@@ -639,6 +640,33 @@ def answer_clause_missing(qtype: str, sentence: str, question: str, terms: Quest
 _PRONOUN = re.compile(r"\b(?:he|she|they|it|his|her|hers|their|its|him|them)\b", re.I)
 
 
+_PERSONAL = re.compile(r"\b(?:he|she|his|her|hers|him)\b", re.I)
+
+
+def referent_missing(question: str, asked_before: str, previous: str, sentence: str, context: frozenset[str], quoted: bool) -> float:
+    """1 when a follow-up asks about "he" or "she" and the sentence names nobody the
+    conversation's last turn named (nor, when the sentence says "he" or "she" itself, the
+    sentence before it or the title: ``context``).
+
+    "How old is she?" after "Who directed it?" / "Sunniva Holt." is not answered by
+    "Linnea Sorby, 24, won best actress": an age, of someone else. The question itself names
+    nobody, so :func:`answer_subject_missing` cannot tell; the person is in the turn before
+    (``asked_before``: its question; ``previous``: the answer it got). Quoted speech
+    (``quoted``) names its speaker anywhere in the quotation, so it is not judged; nor is
+    "it" or "they", which a text names by description ("the company") as often as by name.
+    0 for a question that is not such a follow-up."""
+    if quoted or not asked_before or question_names(question) or not _PERSONAL.search(question):
+        return 0.0
+    # both turns' names: "he" may be the one the answer named or the one the question did
+    # ("Who prosecuted Viktor Rensch?" / "Owen Talbride." -> "Is he going to appeal?"); taking
+    # the answer's alone after a "who" question was measured and not kept (README)
+    referents = question_names(asked_before) | question_names(previous)
+    if not referents:
+        return 0.0
+    here = set(content_stems(sentence)) | (context if _PERSONAL.search(sentence) else frozenset())
+    return 0.0 if referents & here else 1.0
+
+
 def answer_subject_missing(qtype: str, sentence: str, question: str, context: frozenset[str]) -> float:
     """Share of the question's names missing beside the answer the sentence offers.
 
@@ -678,6 +706,7 @@ def answerability_features(
     count_asked: bool = False,
     clause_missing: float = 0.0,
     subject_missing: float = 0.0,
+    referent: float = 0.0,
 ) -> np.ndarray:
     """Does the retrieved evidence answer the question? Mostly: are the question's rare words there."""
     idx = {f: i for i, f in enumerate(FEATURES)}
@@ -711,6 +740,7 @@ def answerability_features(
             1.0 if count_asked and best[idx["count_noun"]] == 0 else 0.0,
             clause_missing,
             subject_missing,
+            referent,
         ],
         dtype=np.float64,
     )
