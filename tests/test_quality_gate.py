@@ -24,6 +24,8 @@ from tests.typos import with_typos
 # Fourteenth session (follow-up features, 2026-11-28): seed 0.651 / 0.606 / 0.635 / 0.417 /
 # 0.063; dev 0.706 / 0.641 / 0.699 / 0.427 / 0.037; genres 0.687 / 0.625 / 0.685 / 0.382 /
 # 0.040 (accuracy / precision / recall / abstention / false abstention); floors unchanged.
+# Fifteenth session (referent_missing, threshold 0.46): seed unchanged; dev 0.711 / 0.643 /
+# 0.704 / 0.417 / 0.035; genres 0.687 / 0.623 / 0.685 / 0.375 / 0.039; floors unchanged.
 # seed: eval/seed.jsonl over seeds/ (measured on 2026-11-28, twelfth session, after the
 # answer-subject answerability feature and the spelling step: accuracy 0.651, precision
 # 0.597, recall 0.635, abstention 0.333, false abstention 0.063, recall@5 1.0; unchanged
