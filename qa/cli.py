@@ -446,6 +446,13 @@ def eval_cmd(
     own_history: Annotated[
         bool, typer.Option("--own-history", help="Follow-ups as the chat asks them: after the assistant's own answer to the previous question.")
     ] = False,
+    session: Annotated[
+        Optional[str],
+        typer.Option(
+            "--session",
+            help="ordered or shuffled: ask the questions as one chat, each after the one before it and the assistant's answer (file order, or a fixed shuffle).",
+        ),
+    ] = None,
     llm: LlmOpt = None,
     check: CheckOpt = None,
 ) -> None:
@@ -455,6 +462,9 @@ def eval_cmd(
 
     if (gold is None) == (squad is None):
         err.print("[red]error:[/red] give a gold JSONL file or --squad FILE (one of them)")
+        raise typer.Exit(2)
+    if session not in (None, "ordered", "shuffled"):
+        err.print(f"[red]error:[/red] --session is ordered or shuffled, not {session!r}")
         raise typer.Exit(2)
     overrides: dict[str, Any] = {"abstain_threshold": abstain_threshold} if abstain_threshold is not None else {}
     if llm is not None:
@@ -467,6 +477,7 @@ def eval_cmd(
         result = run_eval(
             gold, squad=squad, index=None if squad else (index if index is not None else settings.index), report_dir=report,
             settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit, own_history=own_history,
+            session=session,
         )
     except BackendError as e:
         err.print(f"[red]error:[/red] {e}")

@@ -26,6 +26,7 @@ anything) are ``None`` rather than 0 or 1, so a gate cannot pass or fail on noth
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import string
@@ -680,7 +681,12 @@ def _settings_dump(assistant: Assistant) -> dict[str, Any]:
 
 
 def evaluate(
-    assistant: Assistant, gold: Sequence[GoldItem], *, progress: Progress | None = None, own_history: bool = False
+    assistant: Assistant,
+    gold: Sequence[GoldItem],
+    *,
+    progress: Progress | None = None,
+    own_history: bool = False,
+    session: str | None = None,
 ) -> EvalResult:
     """Ask every gold question (with its history) and score the answers.
 
@@ -688,6 +694,14 @@ def evaluate(
     question, as in the chat, instead of the gold file's written one (which is always right
     and usually a few words). A wrong or abstained previous answer then costs the follow-up
     too, as it does a user.
+
+    ``session``: the questions are asked as one chat. A question without a history of its
+    own is asked after the question asked before it and the assistant's answer to it:
+    ``"ordered"`` in the file's order (a reader asking about one article after another),
+    ``"shuffled"`` in a fixed random order (every turn about another document, most
+    likely). The chat passes its history with every question, and a short question with
+    nothing of its own to search for borrows the turn before's words; the gold questions,
+    asked alone, never show what that does.
 
     A question that raises is recorded as an error and scored as a wrong, empty,
     non-abstained answer instead of aborting a run of hundreds of questions; the
@@ -704,9 +718,16 @@ def evaluate(
     def embed(texts: list[str]) -> np.ndarray:
         return assistant.embedder.encode(texts, threads=threads)
 
+    if session not in (None, "ordered", "shuffled"):
+        raise ValueError(f"session must be 'ordered' or 'shuffled', not {session!r}")
+    order = list(range(len(gold)))
+    if session == "shuffled":
+        random.Random(0).shuffle(order)
     warnings: list[str] = []
-    results: list[QuestionResult] = []
-    for i, item in enumerate(gold):
+    scored: dict[int, QuestionResult] = {}
+    last_turn: list[str] | None = None
+    for step, i in enumerate(order):
+        item = gold[i]
         t0 = time.perf_counter()
         error = None
         try:
@@ -715,6 +736,8 @@ def evaluate(
                 history = [list(turn) for turn in normalize_history(history)]
                 earlier = history[:-1]
                 history[-1][1] = assistant.ask(history[-1][0], history=earlier or None).answer
+            elif session and not history and last_turn is not None:
+                history = [last_turn]
             answer = assistant.ask(item.question, history=history or None, id=item.id)
         except BackendUnavailableError:
             raise
@@ -723,9 +746,11 @@ def evaluate(
             answer = Answer(item.id, item.question, "", False, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
         if not answer.latency_ms:
             answer.latency_ms = round((time.perf_counter() - t0) * 1000, 2)
-        results.append(score_answer(item, answer, documents, embed=embed, warnings=warnings, error=error))
+        scored[i] = score_answer(item, answer, documents, embed=embed, warnings=warnings, error=error)
+        last_turn = [item.question, answer.answer]
         if progress is not None:
-            progress(i + 1, len(gold), item.id)
+            progress(step + 1, len(gold), item.id)
+    results = [scored[i] for i in range(len(gold))]  # the file's order, however asked
     backends = sorted({r.answer.backend for r in results if r.error is None}) or [assistant.settings.llm]
     config = {
         "index": str(assistant.store.root),
@@ -749,6 +774,7 @@ def run_eval(
     limit: int | None = None,
     progress: Progress | None = None,
     own_history: bool = False,
+    session: str | None = None,
 ) -> EvalResult:
     """The function behind ``qa eval``.
 
@@ -759,7 +785,7 @@ def run_eval(
     once with ``abstain_threshold=0`` so every answer and its answerability is seen,
     then derives all thresholds (see :func:`abstention_sweep`); the headline metrics
     of such a run are therefore those of threshold 0. ``limit`` keeps the first N
-    gold items (for smoke runs). ``own_history``: see :func:`evaluate`.
+    gold items (for smoke runs). ``own_history``, ``session``: see :func:`evaluate`.
     """
     from qa.assistant import Assistant
     from qa.settings import load_settings
@@ -787,7 +813,7 @@ def run_eval(
             raise ValueError(f"the index {assistant.store.root} has no documents")
         if limit is not None:
             gold = gold[: max(0, int(limit))]
-        result = evaluate(assistant, gold, progress=progress, own_history=own_history)
+        result = evaluate(assistant, gold, progress=progress, own_history=own_history, session=session)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -799,6 +825,7 @@ def run_eval(
             "limit": limit,
             "sweep_abstention": sweep_abstention,
             "history": "own" if own_history else "gold",
+            "session": session,
         }
     )
     if squad is not None:

@@ -473,6 +473,48 @@ def test_own_history_asks_follow_ups_after_the_assistants_own_answer(seed_assist
     assert calls == [(item.question, item.history)]
 
 
+def test_session_asks_each_question_after_the_turn_before(seed_assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``qa eval --session``: a question without a history of its own is asked after the
+    question asked before it and the assistant's real answer to it; a follow-up keeps its
+    own history; results come back in the file's order whatever the asking order."""
+    gold = [
+        GoldItem(id="a", question="Who is Trump's envoy for Belarus?", answers=["John Coale"]),
+        GoldItem(id="b", question="What did Coale say about prisoners?", answers=["releasing prisoners"]),
+        GoldItem(id="c", question="Where did Machado travel?", answers=["Oslo"],
+                 history=[["Who won the Nobel Peace Prize?", "María Corina Machado."]], type="followup"),
+        GoldItem(id="d", question="What is the capital of Australia?", answers=[]),
+    ]
+    calls: list[tuple[str, list | None]] = []
+    real = seed_assistant.ask
+
+    def recording(question: str, history=None, id=None, **kw):  # noqa: A002
+        calls.append((question, history))
+        return real(question, history=history, id=id, **kw)
+
+    monkeypatch.setattr(seed_assistant, "ask", recording)
+    result = evaluate(seed_assistant, gold, session="ordered")
+    first = real(gold[0].question).answer
+    assert calls[0] == (gold[0].question, None)
+    assert calls[1] == (gold[1].question, [[gold[0].question, first]])
+    assert calls[2] == (gold[2].question, gold[2].history)  # its own history, as written
+    assert calls[3][1][0][0] == gold[2].question  # after the follow-up and its answer
+    assert [r.item.id for r in result.questions] == ["a", "b", "c", "d"]
+
+    calls.clear()
+    result = evaluate(seed_assistant, gold, session="shuffled")
+    asked = [q for q, _ in calls]
+    assert sorted(asked) == sorted(g.question for g in gold)
+    assert asked != [g.question for g in gold]  # a fixed shuffle of four is not the file's order
+    assert [r.item.id for r in result.questions] == ["a", "b", "c", "d"]
+    for k, (q, h) in enumerate(calls):  # the turn before is the question asked before, whatever the file says
+        if q == gold[2].question:
+            assert h == gold[2].history
+        else:
+            assert h == (None if k == 0 else [[calls[k - 1][0], h[0][1]]])
+    with pytest.raises(ValueError, match="ordered"):
+        evaluate(seed_assistant, gold, session="random")
+
+
 def test_evaluate_seed_end_to_end(seed_assistant, tmp_path: Path) -> None:
     gold = load_gold(SEED_GOLD)[:8]
     seen: list[tuple[int, int, str]] = []
