@@ -29,10 +29,15 @@ from qa.truecase import unshout
 
 Turn = tuple[str, str]
 _FOLLOW_UP = re.compile(
-    r"\b(he|she|him|her|his|hers|they|them|their|theirs|it|its|this|that|these|those|there|then|the same|"
-    r"the former|the latter|else|also|too|other)\b|^\s*(and|but|so|what about|how about|why|and then)\b",
+    r"\b(he|she|they|this|that|these|those|there|then|the same|the former|the latter|else|also|too|other)\b"
+    r"|^\s*(and|but|so|what about|how about|and then)\b",
     re.I,
 )
+#: "he", "she", "they" point back to the conversation (in "What does Olsavan claim he
+#: admitted?" "he" is someone else); "his", "her", "it" and the like do unless the
+#: question names someone or something before them ("What did Fennimore say about his
+#: knees and his memory?", "When did Tamsin list its shares?" stand alone)
+_PRONOUN = re.compile(r"\b(him|her|his|hers|them|their|theirs|it(?!\s+(?:\w+ly\s+)?(?:costs?|took|takes?|matters?)\b)|its)\b", re.I)
 
 
 def normalize_history(history: Sequence[Any] | None) -> list[Turn]:
@@ -63,9 +68,17 @@ def normalize_history(history: Sequence[Any] | None) -> list[Turn]:
 
 
 def is_follow_up(question: str) -> bool:
+    """Does the question lean on the turn before? A lead-in ("And ...", "What about ..."), a
+    word that points back ("that", "there", "else"), a pronoun nothing in the question
+    names first (not the "it" of "How much did it cost to build the vault?"), or too few
+    words to stand alone ("Why?", "How many?")."""
     from qa.lexical import content_stems
 
-    return bool(_FOLLOW_UP.search(question)) or len(content_stems(question)) <= 2
+    if _FOLLOW_UP.search(question):
+        return True
+    if any(not question_names(question[: m.start()]) for m in _PRONOUN.finditer(question)):
+        return True
+    return len(content_stems(question)) <= 2
 
 
 def condense(question: str, history: list[Turn]) -> tuple[str, str]:

@@ -66,6 +66,46 @@ def test_follow_up_uses_history(seed_assistant: Assistant) -> None:
     assert seed_assistant.ask("Where did she travel last week?", history=messages).answer == ans.answer
 
 
+@pytest.mark.parametrize(
+    "question, follows",
+    [
+        ("Where did she travel last week?", True),
+        ("How long has he worked at the University of Drummore?", True),  # "he" is someone before
+        ("What does Olsavan claim he privately admitted?", True),  # "he": not necessarily Olsavan
+        ("And the year before?", True),
+        ("What happened that night?", True),
+        ("Why?", True),
+        ("How much did it cost?", True),  # too short to stand alone
+        ("How many members does it have in Pendlecombe?", True),  # "it" before any name
+        # the question names what its pronoun stands for, or its "it" stands for nothing
+        ("What did Fennimore say about his knees and his memory?", False),
+        ("When did Tamsin list its shares?", False),
+        ("How much did it cost to build the Northern Seed Vault?", False),
+        ("How long does it usually take to get better from the infection?", False),
+        ("Why do teenagers struggle to get to sleep early?", False),  # "why" opens most questions
+        ("Who is the chief executive of Lumetra?", False),
+    ],
+)
+def test_which_questions_lean_on_the_turn_before(question: str, follows: bool) -> None:
+    """In the chat every question comes with the turn before; one that leans on it borrows its
+    words. A question that stands alone must not: after an unrelated turn the borrowed words
+    pull in the wrong passages (``qa eval --session shuffled``)."""
+    from qa.chain import is_follow_up
+
+    assert is_follow_up(question) is follows
+
+
+def test_a_question_that_stands_alone_is_answered_alone_after_any_turn(seed_assistant: Assistant) -> None:
+    """Asked after a turn about something else, a self-contained question gets the answer it
+    gets alone."""
+    alone = seed_assistant.ask("What did Coale say about his talks with Lukashenko?")
+    after = seed_assistant.ask(
+        "What did Coale say about his talks with Lukashenko?",
+        history=[["Who won the Nobel Peace Prize?", "María Corina Machado won the Nobel Peace Prize."]],
+    )
+    assert after.answer == alone.answer and after.citations == alone.citations
+
+
 def test_document_filter_restricts_search(seed_index: Path, tmp_path: Path) -> None:
     import shutil
 
