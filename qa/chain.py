@@ -29,7 +29,10 @@ from qa.truecase import unshout
 
 Turn = tuple[str, str]
 _FOLLOW_UP = re.compile(
-    r"\b(he|she|they|this|that|these|those|there|then|the same|the former|the latter|else|also|too|other)\b"
+    r"\b(he|she|they|this|these|those|there|then|the same|the former|the latter|else|also|too|other)\b"
+    # "that night", "about that?"; not the "that" of "the outlet that did the interview"
+    r"|\bthat\b(?!\s+(?:is|are|was|were|did|does|do|has|have|had|will|would|can|could|should|may|might|must|"
+    r"he|she|they|it|we|i|you|the|a|an|his|her|its|their|there)\b)"
     r"|^\s*(and|but|so|what about|how about|and then)\b",
     re.I,
 )

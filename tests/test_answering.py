@@ -74,6 +74,7 @@ def test_follow_up_uses_history(seed_assistant: Assistant) -> None:
         ("What does Olsavan claim he privately admitted?", True),  # "he": not necessarily Olsavan
         ("And the year before?", True),
         ("What happened that night?", True),
+        ("How has Teskovar responded to that idea?", True),
         ("Why?", True),
         ("How much did it cost?", True),  # too short to stand alone
         ("How many members does it have in Pendlecombe?", True),  # "it" before any name
@@ -84,6 +85,7 @@ def test_follow_up_uses_history(seed_assistant: Assistant) -> None:
         ("How long does it usually take to get better from the infection?", False),
         ("Why do teenagers struggle to get to sleep early?", False),  # "why" opens most questions
         ("Who is the chief executive of Lumetra?", False),
+        ("What is the political leaning of the outlet that did the interview?", False),  # "that" relative
     ],
 )
 def test_which_questions_lean_on_the_turn_before(question: str, follows: bool) -> None:
