@@ -447,6 +447,19 @@ def test_a_failing_question_is_scored_wrong_and_named_but_a_dead_server_stops_th
         evaluate(seed_assistant, gold)
 
 
+def _record_asks(assistant, monkeypatch: pytest.MonkeyPatch):
+    """Every (question, history) the evaluation asks, in order; and the real ``ask``."""
+    calls: list[tuple[str, list | None]] = []
+    real = assistant.ask
+
+    def recording(question: str, history=None, id=None, **kw):  # noqa: A002
+        calls.append((question, history))
+        return real(question, history=history, id=id, **kw)
+
+    monkeypatch.setattr(assistant, "ask", recording)
+    return calls, real
+
+
 def test_own_history_asks_follow_ups_after_the_assistants_own_answer(seed_assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     """``qa eval --own-history``: the previous question is asked first (with the turns before
     it), and its real answer, not the gold file's written one, is the follow-up's history."""
@@ -454,14 +467,7 @@ def test_own_history_asks_follow_ups_after_the_assistants_own_answer(seed_assist
         id="f1", question="What did he say about prisoners?", answers=["prisoners"],
         history=[["Who is the envoy for Belarus?", "WRITTEN GOLD ANSWER"]], type="followup",
     )
-    calls: list[tuple[str, list | None]] = []
-    real = seed_assistant.ask
-
-    def recording(question: str, history=None, id=None, **kw):  # noqa: A002
-        calls.append((question, history))
-        return real(question, history=history, id=id, **kw)
-
-    monkeypatch.setattr(seed_assistant, "ask", recording)
+    calls, real = _record_asks(seed_assistant, monkeypatch)
     evaluate(seed_assistant, [item], own_history=True)
     (first_q, first_h), (second_q, second_h) = calls
     assert (first_q, first_h) == ("Who is the envoy for Belarus?", None)
@@ -484,14 +490,7 @@ def test_session_asks_each_question_after_the_turn_before(seed_assistant, monkey
                  history=[["Who won the Nobel Peace Prize?", "María Corina Machado."]], type="followup"),
         GoldItem(id="d", question="What is the capital of Australia?", answers=[]),
     ]
-    calls: list[tuple[str, list | None]] = []
-    real = seed_assistant.ask
-
-    def recording(question: str, history=None, id=None, **kw):  # noqa: A002
-        calls.append((question, history))
-        return real(question, history=history, id=id, **kw)
-
-    monkeypatch.setattr(seed_assistant, "ask", recording)
+    calls, real = _record_asks(seed_assistant, monkeypatch)
     result = evaluate(seed_assistant, gold, session="ordered")
     first = real(gold[0].question).answer
     assert calls[0] == (gold[0].question, None)

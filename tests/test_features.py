@@ -282,6 +282,13 @@ def test_answer_clause_missing_is_neutral_without_a_typed_answer() -> None:
 
 
 _AGES = "Among those who reached Kaleth this week was Leyla Brannic, a 34-year-old schoolteacher from Orvesk."
+_KALETH = (
+    "Refugees keep arriving at Kaleth camp\n\n"
+    "KALETH — More than 4,000 people crossed into Montrel this week, the refugee authority said.\n"
+    "Ilse Carrow, who chairs the authority, said the camp would need more tents before winter.\n"
+    f"{_AGES}\n"
+    "She said the journey had taken nine days.\n"
+)
 
 
 def test_the_answer_must_be_about_the_person_asked_about() -> None:
@@ -310,14 +317,7 @@ def test_answerability_doubts_an_answer_about_someone_else(tmp_path_factory: pyt
     features still leave that answer above the threshold: the feature lowers, not decides.)"""
     from qa.answerers.features import ANSWERABILITY_FEATURES
 
-    text = (
-        "Refugees keep arriving at Kaleth camp\n\n"
-        "KALETH — More than 4,000 people crossed into Montrel this week, the refugee authority said.\n"
-        "Ilse Carrow, who chairs the authority, said the camp would need more tents before winter.\n"
-        "Among those who reached Kaleth this week was Leyla Brannic, a 34-year-old schoolteacher from Orvesk.\n"
-        "She said the journey had taken nine days.\n"
-    )
-    analyze, answerer = _one_document_analyzer(tmp_path_factory, "kaleth.txt", text)
+    analyze, answerer = _one_document_analyzer(tmp_path_factory, "kaleth.txt", _KALETH)
     at = ANSWERABILITY_FEATURES.index("answer_subject_missing")
 
     def feature(question: str) -> float:
@@ -366,14 +366,7 @@ def test_answerability_doubts_a_follow_up_answered_about_someone_else(tmp_path_f
     learned it as a sign of no answer."""
     from qa.answerers.features import ANSWERABILITY_FEATURES
 
-    text = (
-        "Refugees keep arriving at Kaleth camp\n\n"
-        "KALETH — More than 4,000 people crossed into Montrel this week, the refugee authority said.\n"
-        "Ilse Carrow, who chairs the authority, said the camp would need more tents before winter.\n"
-        "Among those who reached Kaleth this week was Leyla Brannic, a 34-year-old schoolteacher from Orvesk.\n"
-        "She said the journey had taken nine days.\n"
-    )
-    analyze, answerer = _one_document_analyzer(tmp_path_factory, "kaleth-follow.txt", text)
+    analyze, answerer = _one_document_analyzer(tmp_path_factory, "kaleth-follow.txt", _KALETH)
     at = ANSWERABILITY_FEATURES.index("referent_missing")
 
     def feature(question: str, history: list[tuple[str, str]]) -> float:
