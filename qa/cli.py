@@ -463,9 +463,6 @@ def eval_cmd(
     if (gold is None) == (squad is None):
         err.print("[red]error:[/red] give a gold JSONL file or --squad FILE (one of them)")
         raise typer.Exit(2)
-    if session not in (None, "ordered", "shuffled"):
-        err.print(f"[red]error:[/red] --session is ordered or shuffled, not {session!r}")
-        raise typer.Exit(2)
     overrides: dict[str, Any] = {"abstain_threshold": abstain_threshold} if abstain_threshold is not None else {}
     if llm is not None:
         overrides["llm"] = llm
@@ -479,7 +476,7 @@ def eval_cmd(
             settings_overrides=overrides, sweep_abstention=sweep_abstention, limit=limit, own_history=own_history,
             session=session,
         )
-    except BackendError as e:
+    except (BackendError, ValueError) as e:  # ValueError: what was asked for cannot be run (an empty index, --session)
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
     out.print(format_summary(result))

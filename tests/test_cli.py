@@ -86,6 +86,13 @@ def test_missing_index_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no index" in r.stderr.lower()
 
 
+def test_eval_session_it_does_not_know_is_a_usage_error(seed_index: Path) -> None:
+    """``qa eval --session random``: one clear line naming the kinds there are, exit 2."""
+    r = qa("eval", "eval/seed.jsonl", "--index", str(seed_index), "--session", "random")
+    assert r.returncode == 2, r.stderr
+    assert "ordered" in r.stderr and "shuffled" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_module_and_console_script_agree() -> None:
     # The venv's bin folder is not on PATH when tests run as `.venv/bin/python -m pytest`.
     beside = Path(sys.executable).with_name("qa")
