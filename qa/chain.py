@@ -29,18 +29,23 @@ from qa.truecase import unshout
 
 Turn = tuple[str, str]
 _FOLLOW_UP = re.compile(
-    r"\b(he|she|they|this|these|those|there|then|the same|the former|the latter|else|also|too|other)\b"
+    r"\b(this|these|those|there|then|the same|the former|the latter|else|also|too|other)\b"
     # "that night", "about that?"; not the "that" of "the outlet that did the interview"
     r"|\bthat\b(?!\s+(?:is|are|was|were|did|does|do|has|have|had|will|would|can|could|should|may|might|must|"
-    r"he|she|they|it|we|i|you|the|a|an|his|her|its|their|there)\b)"
+    r"he|she|they|it|we|i|you|the|a|an|his|her|its|their|there)\b|(?-i:\s+[A-Z]))"
     r"|^\s*(and|but|so|what about|how about|and then)\b",
     re.I,
 )
-#: "he", "she", "they" point back to the conversation (in "What does Olsavan claim he
-#: admitted?" "he" is someone else); "his", "her", "it" and the like do unless the
-#: question names someone or something before them ("What did Fennimore say about his
+#: "his", "her", "it" and the like point back to the conversation unless the question
+#: names someone or something before them ("What did Fennimore say about his
 #: knees and his memory?", "When did Tamsin list its shares?" stand alone)
 _PRONOUN = re.compile(r"\b(him|her|his|hers|them|their|theirs|it(?!\s+(?:\w+ly\s+)?(?:costs?|took|takes?|matters?)\b)|its)\b", re.I)
+#: "he", "she", "they" point back to the conversation, except as the subject of a clause
+#: that follows a name ("How much rent did Sandovic pay when she started out?", "Had Maduro
+#: signalled that he wanted to leave?"); in "What does Olsavan claim he admitted?" "he" is
+#: someone else
+_SUBJECT = re.compile(r"\b(he|she|they)\b", re.I)
+_CLAUSE_OPENER = re.compile(r"\b(?:when|that|why|how|if|because|after|before|while|as|where|whether|since|until|once)\s+$", re.I)
 
 
 def normalize_history(history: Sequence[Any] | None) -> list[Turn]:
@@ -81,6 +86,10 @@ def is_follow_up(question: str) -> bool:
         return True
     if any(not question_names(question[: m.start()]) for m in _PRONOUN.finditer(question)):
         return True
+    for m in _SUBJECT.finditer(question):
+        before = question[: m.start()]
+        if not (question_names(before) and _CLAUSE_OPENER.search(before)):
+            return True
     return len(content_stems(question)) <= 2
 
 

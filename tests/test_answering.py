@@ -72,6 +72,7 @@ def test_follow_up_uses_history(seed_assistant: Assistant) -> None:
         ("Where did she travel last week?", True),
         ("How long has he worked at the University of Drummore?", True),  # "he" is someone before
         ("What does Olsavan claim he privately admitted?", True),  # "he": not necessarily Olsavan
+        ("When did she arrive?", True),
         ("And the year before?", True),
         ("What happened that night?", True),
         ("How has Teskovar responded to that idea?", True),
@@ -86,6 +87,10 @@ def test_follow_up_uses_history(seed_assistant: Assistant) -> None:
         ("Why do teenagers struggle to get to sleep early?", False),  # "why" opens most questions
         ("Who is the chief executive of Lumetra?", False),
         ("What is the political leaning of the outlet that did the interview?", False),  # "that" relative
+        # "he"/"she" as the subject of a clause after a name is that person
+        ("How much rent did Sandovic pay when she started out?", False),
+        ("Had Maduro ever signalled to Lukashenko that he wanted to escape Venezuela?", False),
+        ("Why, according to the minister, does it matter that Dellsworth succeeds?", False),
     ],
 )
 def test_which_questions_lean_on_the_turn_before(question: str, follows: bool) -> None:
