@@ -77,9 +77,10 @@ def normalize_history(history: Sequence[Any] | None) -> list[Turn]:
 
 def is_follow_up(question: str) -> bool:
     """Does the question lean on the turn before? A lead-in ("And ...", "What about ..."), a
-    word that points back ("that", "there", "else"), a pronoun nothing in the question
-    names first (not the "it" of "How much did it cost to build the vault?"), or too few
-    words to stand alone ("Why?", "How many?")."""
+    word that points back ("that night", "there", "else"), a pronoun nothing in the question
+    names first (not the "it" of "How much did it cost to build the vault?"; "he", "she",
+    "they" unless they open a clause after a name), or too few words to stand alone ("Why?",
+    "How many?"). Measured with ``qa eval --session`` (README, fifteenth session)."""
     from qa.lexical import content_stems
 
     if _FOLLOW_UP.search(question):
