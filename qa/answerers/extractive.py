@@ -331,10 +331,11 @@ class ExtractiveAnswerer:
         contexts: dict[int, frozenset[str]] = {}
         for (sid, chunk, rank, cos_s, cos_ctx, ctx, _prev, first), (soft_s, soft_c, _) in zip(rows, soft):
             contexts[sid] = ctx
-            near = previous_overlap(
-                terms.previous_stems, sentence_stems(snap, sid),
-                [sentence_stems(snap, k) for k in (sid - 1, sid + 1) if 0 <= k < len(snap.sentence_doc) and snap.sentence_doc[k] == snap.sentence_doc[sid]],
-            ) if terms.previous_stems else (0.0, 0.0)
+            near = (0.0, 0.0)
+            if terms.previous_stems:
+                same_doc = snap.doc_sentences(int(snap.sentence_doc[sid]))
+                neighbours = [sentence_stems(snap, k) for k in (sid - 1, sid + 1) if k in same_doc]
+                near = previous_overlap(terms.previous_stems, sentence_stems(snap, sid), neighbours)
             feats = sentence_features(
                 terms=terms, qtype=qtype, question=question, text=snap.sentence_text(sid), sequence=sentence_sequence(snap, sid),
                 context_stems=ctx, cos=cos_s, cos_ctx=cos_ctx, passage_score=retrieval.hits[rank].score,
@@ -352,20 +353,21 @@ class ExtractiveAnswerer:
         feats_a = None
         if cands:
             best = cands[order[0]]
+            best_text, best_ctx = snap.sentence_text(best.sentence), contexts[best.sentence]
             df, _ = sentence_df(snap)
             feats_a = answerability_features(
                 terms=terms, best=best.features, best_score=best.score,
                 second_score=cands[order[1]].score if len(cands) > 1 else best.score - 1.0,
-                best_context=sentence_stems(snap, best.sentence) | contexts[best.sentence], evidence=evidence,
+                best_context=sentence_stems(snap, best.sentence) | best_ctx, evidence=evidence,
                 corpus_df=df, top_passage=retrieval.hits[0].score, max_cos=max(h.dense for h in retrieval.hits),
                 names=question_names(question), numbers=question_numbers(question),
                 evidence_text=" ".join(snap.chunk_text(h.chunk) for h in retrieval.hits).replace(",", ""),
                 soft_missing=soft[order[0]][2], count_asked=counted_noun(question) is not None,
-                clause_missing=answer_clause_missing(qtype, snap.sentence_text(best.sentence), question, terms),
-                subject_missing=answer_subject_missing(qtype, snap.sentence_text(best.sentence), question, contexts[best.sentence]),
+                clause_missing=answer_clause_missing(qtype, best_text, question, terms),
+                subject_missing=answer_subject_missing(qtype, best_text, question, best_ctx),
                 referent=referent_missing(
-                    question, context, previous, snap.sentence_text(best.sentence), contexts[best.sentence],
-                    quoted=quotation_open_at(snap, best.sentence) or snap.sentence_text(best.sentence).lstrip().startswith(("“", '"')),
+                    question, context, previous, best_text, best_ctx,
+                    quoted=quotation_open_at(snap, best.sentence) or best_text.lstrip().startswith(("“", '"')),
                 ),
             )
         ranked = [cands[i] for i in order]
