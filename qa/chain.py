@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from qa import spelling
-from qa.answer import Answer, Status
+from qa.answer import Answer, Status, strip_markers
 from qa.answerers.extractive import ExtractiveAnswerer, sentence_df
 from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
@@ -116,7 +116,7 @@ def previous_answer(history: list[Turn]) -> str:
     answer = next((a for u, a in reversed(history) if u.strip()), "")
     if not answer.strip() or ABSTAIN_MESSAGE[:30].lower() in answer.lower():
         return ""
-    return re.sub(r"\s*\[\d+\]", "", answer).strip()
+    return strip_markers(answer)
 
 
 _WHO_IS_PRONOUN = re.compile(r"^\W*(?:and\s+)?(who)(?:[’']s|\s+(is|was))\s+(?:he|she|him|her)\W*$", re.I)
