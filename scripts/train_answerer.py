@@ -76,6 +76,7 @@ class Example:
     previous_question: str = ""
     top_text: str = ""  # the top-ranked sentence at the held-out analysis (for --dump)
     top_offset: int = 0  # its place among the candidates holding a gold answer: sentence id distance to the nearest
+    gold_text: str | None = None  # the nearest gold-holding candidate sentence (for --dump)
 
 
 def build_examples(assistant: Assistant, gold: list[GoldItem], dataset: str, group_by: str) -> list[Example]:
@@ -261,6 +262,7 @@ def answerability_matrix(answerer: ExtractiveAnswerer, examples: list[Example], 
             sids = [c.sentence for c in an.candidates]
             gold = [sid for sid, ok in zip(sids, labels(ex, sids)) if ok]
             ex.top_offset = min((sid - top for sid in gold), key=abs, default=999)
+            ex.gold_text = ex.retrieval.snapshot.sentence_text(top + ex.top_offset) if gold else None
     return np.array(feats), np.array(answerable), np.array(top_ok)
 
 
@@ -425,7 +427,7 @@ def main() -> None:
                         "answerable": bool(answerable[i]), "answers": ex.item.answers[:2],
                         "p": round(float(oof_prob[i]), 4), "top_ok": bool(top1_sentence_ok[i]),
                         "answer_ok": bool(oof_top_ok[i]), "top": ex.top_text,
-                        "gold_offset": ex.top_offset,
+                        "gold_offset": ex.top_offset, "gold": ex.gold_text,
                     }, ensure_ascii=False) + "\n")
 
         # ---- final fit on everything
