@@ -45,6 +45,10 @@ class Recorder(BaseChatModel):
     replies: dict[str, str] = {}
     checks: dict[str, float | None] = {}
     replay: bool = False
+    # replies read from a --replies file: answered from there without the model
+    saved: dict[str, str] = {}
+    saved_checks: dict[str, float | None] = {}
+    model_calls: int = 0
 
     @property
     def _llm_type(self) -> str:
@@ -60,9 +64,11 @@ class Recorder(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[ChatGenerationChunk]:
         key = self.key(messages)
-        if self.replay:
+        if self.replay or key in self.saved:
+            self.replies.setdefault(key, self.saved.get(key, ""))
             yield ChatGenerationChunk(message=AIMessageChunk(content=self.replies[key]))
             return
+        self.model_calls += 1
         parts = []
         for chunk in self.inner.stream(messages, stop=stop):
             parts.append(str(chunk.content))
@@ -75,7 +81,10 @@ class Recorder(BaseChatModel):
         from qa.answer_check import verdict
 
         key = self.key(messages)
-        if not self.replay:
+        if key in self.saved_checks:
+            self.checks.setdefault(key, self.saved_checks[key])
+        elif not self.replay:
+            self.model_calls += 1
             self.checks[key] = verdict(self.inner, messages)
         return self.checks[key]
 
@@ -96,6 +105,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores).")
     parser.add_argument("--prompt-tokens", type=int, default=None, help="Passage budget (QA_LLM_PROMPT_TOKENS; 0 = whole passages).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--replies", type=Path, default=None,
+                        help="Model replies by prompt: read from this JSON file if it exists (a prompt found there is not sent "
+                             "to the model, so a change after generation is measured in seconds) and written back with the new ones. "
+                             "Questions answered wholly from the file have no times.")
     args = parser.parse_args()
 
     from qa import Assistant
@@ -134,6 +147,9 @@ def main() -> None:
         answerer = make_answerer(settings, base.embedder)
         assert isinstance(answerer, GenerativeAnswerer)
         recorder = Recorder(inner=answerer.model, replies={}, checks={})
+        if args.replies and args.replies.exists():
+            saved = json.loads(args.replies.read_text(encoding="utf-8"))
+            recorder.saved, recorder.saved_checks = saved["replies"], saved["checks"]
         answerer.model = recorder
         chain_on = build_chain(base.snapshot, base.embedder, settings, answerer=answerer)
         off_settings = settings.model_copy(update={"llm_verify": False})
@@ -144,7 +160,7 @@ def main() -> None:
         chain_nocheck = build_chain(base.snapshot, base.embedder, nocheck_settings, answerer=answerer_nocheck)
 
         t = time.perf_counter()
-        answerer.model.invoke("Say OK.")  # load the model (not part of any answer's time)
+        recorder.inner.invoke("Say OK.")  # load the model (not part of any answer's time)
         load_s = time.perf_counter() - t
         print(f"model {Path(str(model)).name} loaded in {load_s:.1f} s; {len(gold)} questions", file=sys.stderr)
 
@@ -152,6 +168,7 @@ def main() -> None:
         for i, item in enumerate(gold):
             inputs = {"question": item.question, "history": item.history or [], "documents": None, "id": item.id}
             t0 = time.perf_counter()
+            calls = recorder.model_calls
             ttft = None
             answer = None
             for piece in chain_on.stream(inputs):
@@ -160,7 +177,8 @@ def main() -> None:
                 elif isinstance(piece, Answer):
                     answer = piece
             total = time.perf_counter() - t0
-            usage = dict(answerer.last_usage)
+            replayed = recorder.model_calls == calls  # from the --replies file: its times say nothing
+            usage = {} if replayed else dict(answerer.last_usage)
             on.append(score_answer(item, answer, docs, embed=embed))
             recorder.replay = True
             off.append(score_answer(item, chain_off.invoke(inputs), docs, embed=embed))
@@ -170,7 +188,8 @@ def main() -> None:
             ext.append(score_answer(item, ext_answer, docs, embed=embed))
             rows.append({
                 "id": item.id, "prompt_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens"),
-                "ttft_s": None if ttft is None else round(ttft, 3), "total_s": round(total, 3), "fallback": answer.fallback,
+                "ttft_s": None if ttft is None or replayed else round(ttft, 3), "total_s": None if replayed else round(total, 3),
+                "fallback": answer.fallback,
                 "abstained": answer.abstained, "check": answer.check, "answer": answer.answer, "model_reply": answerer.last_raw,
                 "citation_ok": {"on": on[-1].citation_ok, "no_check": nocheck[-1].citation_ok, "off": off[-1].citation_ok,
                                 "extractive": ext[-1].citation_ok},
@@ -186,7 +205,7 @@ def main() -> None:
 
     prompt = [r["prompt_tokens"] for r in rows if r["prompt_tokens"]]
     ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
-    total = [r["total_s"] for r in rows]
+    total = [r["total_s"] for r in rows if r["total_s"] is not None]
     out_tokens = [r["output_tokens"] for r in rows if r["output_tokens"]]
     summary = {
         "model": Path(str(model)).name,
@@ -201,8 +220,8 @@ def main() -> None:
         "output_tokens_median": statistics.median(out_tokens) if out_tokens else None,
         "ttft_s_median": round(statistics.median(ttft), 2) if ttft else None,
         "ttft_s_p95": round(pct(ttft, 0.95), 2) if ttft else None,
-        "total_s_median": round(statistics.median(total), 2),
-        "total_s_p95": round(pct(total, 0.95), 2),
+        "total_s_median": round(statistics.median(total), 2) if total else None,
+        "total_s_p95": round(pct(total, 0.95), 2) if total else None,
         "fallbacks": sum(r["fallback"] for r in rows),
         "answer_check_threshold": settings.llm_check_threshold if settings.llm_check else None,
         "metrics": {
@@ -216,6 +235,9 @@ def main() -> None:
     for k in keys:
         vals = [summary["metrics"][m][k] for m in summary["metrics"]]
         print(f"| {k} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in vals) + " |")
+    if args.replies:
+        args.replies.write_text(json.dumps({"replies": {**recorder.saved, **recorder.replies}, "checks": {**recorder.saved_checks, **recorder.checks}},
+                                           ensure_ascii=False), encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
 
