@@ -7,6 +7,7 @@ import pytest
 
 from qa.answerers.features import (
     QuestionTerms,
+    addresses,
     answer_clause_missing,
     answer_subject_missing,
     counted_noun,
@@ -64,6 +65,25 @@ def test_a_number_without_a_currency_is_not_money() -> None:
     q = "How much is Morvane paying for Dunholt?"
     assert type_match(question_type(q), "Morvane has 3,800 employees and 12 offices.", q) == 0.0
     assert type_match(question_type(q), "The deal marks the end of a long search.", q) == 0.0
+
+
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        ("How old is John Coale?", "Coale told reporters that the dictator released some political prisoners.", False),
+        ("How old is John Coale?", "John Coale is 76 years old.", True),
+        ("How old is John Coale?", "He turned 76 last year.", True),
+        ("How old is John Coale?", "Coale told reporters on Saturday that prisoners were freed.", False),  # a day is no age
+        ("How long will the restrictions stay in place?", "They will remain in place until at least the end of October.", True),
+        ("When was the cargo loaded?", "The olive pits were dated to between 1060 and 990 BC.", True),
+        ("When did the talks start in 2024?", "The talks started in 2024.", False),  # only the question's own year
+        ("Which sanctions did the United States lift on Belarus?", "The United States lifted sanctions on Belarus.", False),
+        ("Which sanctions did the United States lift on Belarus?", "It lifted sanctions on the potash maker Belaruskali.", True),
+        ("Who came out slightly ahead?", "Maduro came out slightly ahead.", True),  # a name that opens the sentence counts
+    ],
+)
+def test_addresses_says_whether_a_sentence_can_answer_at_all(question: str, sentence: str, expected: bool) -> None:
+    assert addresses(question, sentence) is expected
 
 
 def test_number_kinds() -> None:

@@ -323,6 +323,25 @@ def test_answer_where_extractive_finds_no_evidence_falls_back(seed_assistant: As
     assert ans.fallback and ans.abstained
 
 
+def test_verified_sentence_that_does_not_say_what_is_asked_falls_back(seed_assistant: Assistant) -> None:
+    # A true, cited sentence about Coale is no answer to how old he is: the extractive
+    # answerer decides (and abstains: the article gives no age).
+    question = "How old is John Coale?"
+    right, _ = numbers_for(seed_assistant, question, COALE_FACT)
+    chain, _ = generative_chain(seed_assistant, fake_model(f"{COALE_PARAPHRASE} [{right}]."))
+    ans = ask(chain, question)
+    assert ans.fallback and ans.note == generative.NOT_AN_ANSWER and ans.abstained
+    # The same sentence answers what Coale said about prisoners, and a stated amount answers "how much".
+    right, _ = numbers_for(seed_assistant, COALE_Q, COALE_FACT)
+    chain, _ = generative_chain(seed_assistant, fake_model(f"{COALE_PARAPHRASE} [{right}]."))
+    assert not ask(chain, COALE_Q).fallback
+    question = "How much is the reward for information leading to Maduro's capture?"
+    right, _ = numbers_for(seed_assistant, question, "$15 million")
+    chain, _ = generative_chain(seed_assistant, fake_model(f"The United States is offering a $15 million reward for Maduro's capture [{right}]."))
+    ans = ask(chain, question)
+    assert not ans.fallback and "$15 million" in ans.answer
+
+
 def test_verification_off_trusts_the_model_numbers(seed_assistant: Assistant) -> None:
     right, wrong = numbers_for(seed_assistant, COALE_Q, COALE_FACT)
     chain, _ = generative_chain(seed_assistant, fake_model(f"{COALE_PARAPHRASE} [{wrong}][9]."), llm_verify=False)

@@ -180,6 +180,26 @@ def answer_spans(qtype: str, sentence: str, question: str) -> list[tuple[int, in
     return [m.span() for m in found if set(words(m.group(0))) - qwords]
 
 
+def addresses(question: str, sentence: str) -> bool:
+    """Whether a sentence can be an answer to the question at all: for a question after a
+    number or a date, it states one the question does not (a date answers "how long" too); for any other, it says something
+    the question does not. A small model answers "How old is Coale?" with a true, cited
+    sentence about Coale and no age, and "Which sanctions did the United States lift on
+    Belarus?" with "The United States lifted sanctions on Belarus.": verified, and no answer.
+    (Names and places are not asked for here: a generated sentence may open with the name,
+    where :data:`NAME_RE` does not look, and say a place in words the patterns miss.)"""
+    qtype = question_type(question)
+    qwords = set(words(question))
+    if qtype in ("number", "when"):
+        # "When?" - "between 1060 and 990 BC"; "How long?" - "until October"; but "How old?" is
+        # not answered by "on Saturday"
+        kind = number_kind(question) if qtype == "number" else None
+        dates = qtype == "when" or (kind is not None and kind[0] == "duration")
+        found = [*NUMBER_RE.finditer(sentence), *(DATE_RE.finditer(sentence) if dates else ())]
+        return any(set(words(m.group(0))) - qwords for m in found)
+    return bool(set(content_stems(sentence)) - set(content_stems(question)))
+
+
 def type_match(qtype: str, sentence: str, question: str) -> float:
     """1.0 when the sentence holds a word of the kind the question asks for, beyond the question's own."""
     spans = answer_spans(qtype, sentence, question)

@@ -30,7 +30,7 @@ from qa.answer import Answer, Citation, Sentence, Status
 from qa.answer_check import answer_support
 from qa.answerers.backends import display_name, reaching
 from qa.answerers.extractive import ExtractiveAnswerer
-from qa.answerers.features import question_type, type_match
+from qa.answerers.features import addresses, question_type, type_match
 from qa.citations import CitationBook, SentenceStream, Span, VerifiedSentence, Verifier, is_instruction, is_refusal, render
 from qa.embeddings import Embedder
 from qa.lexical import STOPWORDS, content_stems, words
@@ -219,6 +219,8 @@ class GenerativeAnswerer:
                 return _fallback(ext)
             if ext.abstained and prob < NO_EVIDENCE:
                 return _fallback(ext)
+            if not any(v.supported and addresses(question, v.text) for v in verified):
+                return _fallback(ext, NOT_AN_ANSWER)
         if not text:
             return _fallback(ext)
         if self.settings.llm_verify:
@@ -265,6 +267,7 @@ def _may_become(text: str, held: set[str]) -> bool:
 
 CHECKING = "checking whether the quoted passages answer the question…"
 NOT_SUPPORTED = "the generated answer was not supported by the documents; the extractive answer is shown"
+NOT_AN_ANSWER = "no supported sentence of the generated answer says what the question asks; the extractive answer is shown"
 
 
 def _fallback(ext: Answer, note: str = NOT_SUPPORTED) -> Answer:
