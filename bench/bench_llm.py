@@ -191,6 +191,7 @@ def main() -> None:
                 "ttft_s": None if ttft is None or replayed else round(ttft, 3), "total_s": None if replayed else round(total, 3),
                 "fallback": answer.fallback,
                 "abstained": answer.abstained, "check": answer.check, "answer": answer.answer, "model_reply": answerer.last_raw,
+                "answer_no_check": nocheck[-1].answer.answer, "quotes_no_check": [c.quote for c in nocheck[-1].answer.citations],
                 "citation_ok": {"on": on[-1].citation_ok, "no_check": nocheck[-1].citation_ok, "off": off[-1].citation_ok,
                                 "extractive": ext[-1].citation_ok},
                 # what an abstention rule over these columns would need

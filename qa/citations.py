@@ -299,6 +299,9 @@ class VerifiedSentence:
         return bool(self.spans)
 
 
+_CLOSED = re.compile(r"[.!?…][”\"’')\]]*$")
+
+
 class Verifier:
     """Checks answer sentences against the passages of one retrieval.
 
@@ -385,13 +388,26 @@ class Verifier:
         return max(0.0, min(1.0, support))
 
     def best(self, claim: Claim, ranks: Sequence[int]) -> Span | None:
+        """The best-supporting span; a span of the body rather than the headline when the body
+        supports the claim too (a headline compresses: "worth $26 million" where the body says
+        "about $26 million", and it attributes nothing)."""
         top: Span | None = None
+        body: Span | None = None
         for rank in ranks:
             for span in self.spans[rank]:
                 s = self._score(claim, span)
                 if top is None or s > top.support + 1e-9:
                     top = Span(rank, span[0], span[1], s)
+                if not self._is_headline(span[0]) and (body is None or s > body.support + 1e-9):
+                    body = Span(rank, span[0], span[1], s)
+        if top is not None and body is not None and self._is_headline(top.first) and body.support >= SUPPORTED:
+            return body
         return top
+
+    def _is_headline(self, sid: int) -> bool:
+        """The document's first line, without closing punctuation."""
+        doc = int(self.snap.sentence_doc[sid])
+        return sid == self.snap.doc_sentences(doc).start and not _CLOSED.search(self._text(sid, sid).strip())
 
     def claim(self, text: str, vector: np.ndarray) -> Claim:
         """What a sentence asserts, for scoring: words repeated from the question weigh less,

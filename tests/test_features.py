@@ -74,6 +74,7 @@ def test_a_number_without_a_currency_is_not_money() -> None:
         ("How old is John Coale?", "John Coale is 76 years old.", True),
         ("How old is John Coale?", "He turned 76 last year.", True),
         ("How old is John Coale?", "Coale told reporters on Saturday that prisoners were freed.", False),  # a day is no age
+        ("How old is the mayor?", "The outgoing mayor had one piece of advice for his successor.", False),
         ("How long will the restrictions stay in place?", "They will remain in place until at least the end of October.", True),
         ("When was the cargo loaded?", "The olive pits were dated to between 1060 and 990 BC.", True),
         ("When did the talks start in 2024?", "The talks started in 2024.", False),  # only the question's own year

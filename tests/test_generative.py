@@ -478,6 +478,32 @@ def test_another_storys_headline_is_neither_an_answer_nor_support(tmp_path_facto
     assert gen.fallback or gen.abstained
 
 
+THEFT = (
+    "Thieves take three paintings worth $26 million in overnight raid on Edeling Museum\n"
+    "PORT SERAINE — Thieves broke into the Edeling Museum of Fine Arts early on Sunday and escaped with three paintings, police said.\n"
+    "The three works are valued at a total of about $26 million, the museum said in a statement.\n"
+    "The museum will stay closed until Wednesday.\n"
+)
+
+
+def test_a_claim_the_body_states_is_cited_to_the_body_not_the_headline(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The headline compresses ("worth $26 million", nobody saying so); the body sentence is the citation."""
+    from tests.conftest import one_document_assistant
+
+    a = one_document_assistant(tmp_path_factory, "theft.txt", THEFT)
+    question = "What are the stolen paintings worth altogether?"
+    for reply in ("The stolen paintings are worth about $26 million [1].", "Three paintings worth $26 million were taken [1]."):
+        chain, _ = generative_chain(a, fake_model(reply))
+        ans = ask(chain, question)
+        assert not ans.fallback and len(ans.citations) == 1, ans
+        quote = ans.citations[0].quote
+        assert "The three works are valued" in quote and not quote.startswith("Thieves take"), quote
+    # A claim only the headline makes is still cited to it.
+    chain, _ = generative_chain(a, fake_model("The three paintings were taken in an overnight raid on the Edeling Museum [1]."))
+    ans = ask(chain, "How did the thieves take the paintings?")
+    assert ans.citations and ans.citations[0].quote.startswith("Thieves take three paintings"), ans.citations
+
+
 # --------------------------------------------------------------------------- backends
 
 

@@ -196,7 +196,9 @@ def addresses(question: str, sentence: str) -> bool:
         kind = number_kind(question) if qtype == "number" else None
         dates = qtype == "when" or (kind is not None and kind[0] == "duration")
         found = [*NUMBER_RE.finditer(sentence), *(DATE_RE.finditer(sentence) if dates else ())]
-        return any(set(words(m.group(0))) - qwords for m in found)
+        # "one" is as often a pronoun or an article: "How old is the mayor?" - "The outgoing
+        # mayor had one piece of advice for his successor."
+        return any(set(words(m.group(0))) - qwords for m in found if m.group(0).lower() != "one")
     return bool(set(content_stems(sentence)) - set(content_stems(question)))
 
 
