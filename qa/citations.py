@@ -302,6 +302,11 @@ class VerifiedSentence:
 _CLOSED = re.compile(r"[.!?…][”\"’')\]]*$")
 
 
+def is_closed(text: str) -> bool:
+    """The line ends as a sentence does; a headline, byline or "Embargoed until ..." line does not."""
+    return bool(_CLOSED.search(text.strip()))
+
+
 class Verifier:
     """Checks answer sentences against the passages of one retrieval.
 
@@ -407,7 +412,7 @@ class Verifier:
     def _is_headline(self, sid: int) -> bool:
         """The document's first line, without closing punctuation."""
         doc = int(self.snap.sentence_doc[sid])
-        return sid == self.snap.doc_sentences(doc).start and not _CLOSED.search(self._text(sid, sid).strip())
+        return sid == self.snap.doc_sentences(doc).start and not is_closed(self._text(sid, sid))
 
     def claim(self, text: str, vector: np.ndarray) -> Claim:
         """What a sentence asserts, for scoring: words repeated from the question weigh less,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.citations import is_caption, is_not_content, is_page_furniture
+from qa.citations import is_caption, is_closed, is_not_content, is_page_furniture
 from qa.lexical import content_stems, question_names, stem
 from qa.retrieval import named_document, selected_documents
 from qa.store import Snapshot
@@ -139,9 +139,8 @@ def lede(snapshot: Snapshot, doc_idx: int, limit: int, sentences: int = 2) -> li
     for sid in span:
         text = snapshot.sentence_text(sid).strip()
         credited = sid + 1 in span and is_page_furniture(snapshot.sentence_text(sid + 1))  # a caption, then "Photo: ..."
-        # A headline, byline or "Embargoed until ..." line has no closing punctuation.
         if (
-            not re.search(r"[.!?…][”\"’')\]]*$", text) or len(text.split()) < 6 or is_not_content(text)
+            not is_closed(text) or len(text.split()) < 6 or is_not_content(text)
             or is_caption(text) or credited
         ):
             if out:
