@@ -64,8 +64,9 @@ class Recorder(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[ChatGenerationChunk]:
         key = self.key(messages)
+        if key in self.saved:
+            self.replies.setdefault(key, self.saved[key])
         if self.replay or key in self.saved:
-            self.replies.setdefault(key, self.saved.get(key, ""))
             yield ChatGenerationChunk(message=AIMessageChunk(content=self.replies[key]))
             return
         self.model_calls += 1

@@ -19,7 +19,7 @@ from qa.answer import Answer, Status, strip_markers
 from qa.answerers.extractive import ExtractiveAnswerer, sentence_df
 from qa.answerers.features import identity_subject
 from qa.embeddings import Embedder
-from qa.lexical import STOPWORDS, question_names
+from qa.lexical import STOPWORDS, content_stems, question_names
 from qa.overview import document_fact, overview_documents
 from qa.phrasing import asked_part, plain
 from qa.retrieval import opening_passages, search
@@ -81,8 +81,6 @@ def is_follow_up(question: str) -> bool:
     names first (not the "it" of "How much did it cost to build the vault?"; "he", "she",
     "they" unless they open a clause after a name), or too few words to stand alone ("Why?",
     "How many?"). Measured with ``qa eval --session`` (README, fifteenth session)."""
-    from qa.lexical import content_stems
-
     if _FOLLOW_UP.search(question):
         return True
     if any(not question_names(question[: m.start()]) for m in _PRONOUN.finditer(question)):

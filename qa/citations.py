@@ -335,9 +335,12 @@ class Verifier:
         self._df, self._n = sentence_df(snapshot)
         # candidate spans per rank: (first, last, stems, vector, text); instructions and page furniture left out
         self.spans: list[list[tuple[int, int, frozenset[str], np.ndarray, str]]] = []
+        self.headlines: set[int] = set()  # sentences that are their document's headline, read once here
         for chunk in self.chunks:
             first, last = int(snapshot.chunks[chunk, 2]), int(snapshot.chunks[chunk, 3])
             texts = {sid: self._text(sid, sid) for sid in range(first, last + 1)}
+            if first == snapshot.doc_sentences(int(snapshot.sentence_doc[first])).start and not is_closed(texts[first]):
+                self.headlines.add(first)  # the document's first line, without closing punctuation
             ok = {sid for sid, t in texts.items() if not is_not_content(t)}
             stems = {sid: frozenset(content_stems(texts[sid])) for sid in ok}
             cands = []
@@ -403,16 +406,11 @@ class Verifier:
                 s = self._score(claim, span)
                 if top is None or s > top.support + 1e-9:
                     top = Span(rank, span[0], span[1], s)
-                if not self._is_headline(span[0]) and (body is None or s > body.support + 1e-9):
+                if span[0] not in self.headlines and (body is None or s > body.support + 1e-9):
                     body = Span(rank, span[0], span[1], s)
-        if top is not None and body is not None and self._is_headline(top.first) and body.support >= SUPPORTED:
+        if top is not None and body is not None and top.first in self.headlines and body.support >= SUPPORTED:
             return body
         return top
-
-    def _is_headline(self, sid: int) -> bool:
-        """The document's first line, without closing punctuation."""
-        doc = int(self.snap.sentence_doc[sid])
-        return sid == self.snap.doc_sentences(doc).start and not is_closed(self._text(sid, sid))
 
     def claim(self, text: str, vector: np.ndarray) -> Claim:
         """What a sentence asserts, for scoring: words repeated from the question weigh less,

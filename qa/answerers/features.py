@@ -183,9 +183,10 @@ def answer_spans(qtype: str, sentence: str, question: str) -> list[tuple[int, in
 def addresses(question: str, sentence: str) -> bool:
     """Whether a sentence can be an answer to the question at all: for a question after a
     number or a date, it states one the question does not (a date answers "how long" too);
-    for any other, it says something the question does not. A small model answers "How old is Coale?" with a true, cited
-    sentence about Coale and no age, and "Which sanctions did the United States lift on
-    Belarus?" with "The United States lifted sanctions on Belarus.": verified, and no answer.
+    for any other, it says something the question does not. A small model answers "How old
+    is Coale?" with a true, cited sentence about Coale and no age, and "Which sanctions did
+    the United States lift on Belarus?" with "The United States lifted sanctions on
+    Belarus.": verified, and no answer.
     (Names and places are not asked for here: a generated sentence may open with the name,
     where :data:`NAME_RE` does not look, and say a place in words the patterns miss.)"""
     qtype = question_type(question)
